@@ -1,0 +1,1 @@
+"""The Scrapy project: config-driven news spider, discovery, WARC archiving, crawl runner."""

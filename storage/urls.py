@@ -1,0 +1,60 @@
+"""Canonical URL keys: one key per article whatever tracking parameters or host case say."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_TRACKING_PARAMS = re.compile(
+    r"^(utm_[a-z_]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|yclid|igshid|"
+    r"_ga|_gl|ref_src|ref|cmpid|ito|ocid|at_medium|at_campaign|smid|sr_share|share|"
+    r"outputtype|amp|__twitter_impression)$",
+    re.IGNORECASE,
+)
+# Path suffixes that render the same article in another form (AMP, print).
+_VARIANT_SUFFIX = re.compile(r"/(amp|print)/?$|\.amp(?=\.html?$|$)", re.IGNORECASE)
+_SESSION_PARAMS = re.compile(r"^(sid|sessionid|phpsessid|jsessionid)$", re.IGNORECASE)
+
+
+def canonicalize_url(url: str) -> str:
+    """Normalize a URL: lower-case scheme/host, no default port, no fragment, no tracking
+    or session parameters, sorted query, AMP/print variants folded onto the article URL."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.IGNORECASE) or "/"
+    path = _VARIANT_SUFFIX.sub("", path) or "/"
+    if path.startswith("/amp/"):
+        path = path[4:]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not _TRACKING_PARAMS.match(k) and not _SESSION_PARAMS.match(k)
+    ]
+    query.sort()
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+
+
+def url_key(url: str) -> str:
+    """The dedup key of a URL: its canonical form without the scheme and trailing slash."""
+    canon = canonicalize_url(url)
+    key = canon.split("://", 1)[-1]
+    if key.endswith("/") and "?" not in key:
+        key = key.rstrip("/") or key
+    return key
+
+
+def article_id(key: str) -> str:
+    """Stable id of an article: a short hash of its canonical URL key."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
+
+
+def same_site(host_a: str, host_b: str) -> bool:
+    """True when two host names belong to the same site (ignoring a leading 'www.')."""
+    a = host_a.lower().removeprefix("www.")
+    b = host_b.lower().removeprefix("www.")
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
