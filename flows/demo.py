@@ -1,0 +1,91 @@
+"""`newsarchive demo`: serve the bundled sample site on 127.0.0.1 and crawl it through the real flow."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from flows.demo_site import DemoSite, load_site, render
+
+logger = logging.getLogger(__name__)
+
+DEMO_SOURCE = "alder-bay"
+
+
+def serve_demo_site(
+    port: int = 0, *, updates: Mapping[str, str] | None = None
+) -> tuple[str, Callable[[], None]]:
+    """Serve the sample site on 127.0.0.1:`port` (0 = a free port) in a background thread.
+
+    Returns the base URL and a function that stops the server. `updates` (slug -> extra
+    paragraph) is read on every request, so a caller may change it between two crawls.
+    """
+    site = load_site()
+    server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(site, updates))
+    server.daemon_threads = True
+    host, bound_port = server.server_address[:2]
+    base_url = f"http://{host!s}:{bound_port}"
+    thread = threading.Thread(target=server.serve_forever, name="demo-site", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return base_url, stop
+
+
+def _make_handler(
+    site: DemoSite, updates: Mapping[str, str] | None
+) -> type[BaseHTTPRequestHandler]:
+    class DemoHandler(BaseHTTPRequestHandler):
+        server_version = "AlderBayChronicle/1.0"
+
+        def do_GET(self) -> None:
+            self._respond(send_body=True)
+
+        def do_HEAD(self) -> None:
+            self._respond(send_body=False)
+
+        def _respond(self, *, send_body: bool) -> None:
+            host, port = self.server.server_address[:2]
+            response = render(site, self.path, f"http://{host!s}:{port}", updates)
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if send_body:
+                self.wfile.write(response.body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+            logger.debug("demo site: " + format, *args)
+
+    return DemoHandler
+
+
+def demo_config(base_url: str) -> dict[str, Any]:
+    """A sources document (the shape of config/sources.yaml) for the sample site."""
+    return {
+        "defaults": {
+            "user_agent": "newsarchive-demo/0.1 (+https://github.com/newsarchive/newsarchive)",
+            "obey_robots": True,
+            "max_pages": 200,
+            "allow_private_addresses": True,
+            "autothrottle": False,
+        },
+        "sources": {
+            DEMO_SOURCE: {
+                "start_urls": [f"{base_url}/"],
+                "feeds": [f"{base_url}/feed/"],
+                "sitemaps": [f"{base_url}/robots.txt"],
+                "allowed_domains": ["127.0.0.1"],
+                "follow_links": True,
+                "max_depth": 2,
+                "article_url_patterns": [r"/20\d\d/\d\d/[^/]+/$"],
+            }
+        },
+    }
