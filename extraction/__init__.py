@@ -1,0 +1,1 @@
+"""Extraction stage: archived HTML bytes -> article text and metadata (trafilatura inside)."""

@@ -1,0 +1,203 @@
+"""Extract many archived pages in a process pool; workers read their own WARC records."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from typing import Any
+
+import pyarrow as pa
+
+from extraction.extract import Article, extract_article
+from extraction.options import ExtractionOptions, extractor_id
+from extraction.template import TemplateModel
+from storage.schemas import EXTRACTED_SCHEMA
+
+logger = logging.getLogger(__name__)
+
+_HTML_MIMES = frozenset({"text/html", "application/xhtml+xml"})
+#: Worker processes are replaced after this many batches, which keeps memory flat.
+_TASKS_PER_CHILD = 50
+_PAGE_COLUMNS = (
+    "url",
+    "final_url",
+    "source",
+    "status",
+    "content_type",
+    "fetched_at",
+    "warc_file",
+    "warc_offset",
+    "warc_length",
+    "published_hint",
+    "title_hint",
+)
+
+
+@dataclass
+class ExtractionResult:
+    """Articles as an EXTRACTED_SCHEMA table, rejection counts by reason, per-batch errors."""
+
+    articles: pa.Table
+    rejected: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    root: str
+    options: ExtractionOptions
+    extractor: str
+    extracted_at: datetime
+    pages: list[dict[str, Any]]
+    templates: dict[str, str]  # source -> TemplateModel JSON (small, picklable)
+
+
+def _is_html(content_type: str | None) -> bool:
+    if not content_type:
+        return True  # unknown: let the byte sniffing in extract_article decide
+    return content_type.split(";", 1)[0].strip().lower() in _HTML_MIMES
+
+
+def _row(article: Article, page: dict[str, Any], extractor: str, extracted_at: datetime) -> dict:
+    return {
+        "url": article.url,
+        "canonical_url": article.canonical_url,
+        "url_key": article.url_key,
+        "source": article.source,
+        "title": article.title,
+        "authors": article.authors,
+        "published_at": article.published_at,
+        "modified_at": article.modified_at,
+        "language": article.language,
+        "sitename": article.sitename,
+        "description": article.description,
+        "categories": article.categories,
+        "tags": article.tags,
+        "image": article.image,
+        "text": article.text,
+        "word_count": article.word_count,
+        "content_hash": article.content_hash,
+        "simhash": article.simhash,
+        "fetched_at": article.fetched_at,
+        "extracted_at": extracted_at,
+        "extractor": extractor,
+        "warc_file": page["warc_file"],
+        "warc_offset": page["warc_offset"],
+        "warc_length": page["warc_length"],
+    }
+
+
+def run_batch(batch: _Batch) -> tuple[list[dict[str, Any]], dict[str, int], list[str]]:
+    """Worker entry point: read each record from the WARC, extract it, return plain rows."""
+    from storage.warc import read_record  # storage is imported in the worker, not the parent
+
+    templates = {s: TemplateModel.from_json(j) for s, j in batch.templates.items()}
+    rows: list[dict[str, Any]] = []
+    rejected: Counter[str] = Counter()
+    errors: list[str] = []
+    for page in batch.pages:
+        try:
+            record = read_record(
+                batch.root, page["warc_file"], page["warc_offset"], page["warc_length"]
+            )
+        except Exception as exc:  # one unreadable record must not lose the batch
+            errors.append(f"{page['url']}: cannot read WARC record: {exc}"[:300])
+            continue
+        hints = {k: page[k] for k in ("published_hint", "title_hint") if page.get(k)}
+        result = extract_article(
+            record.payload,
+            page.get("final_url") or page["url"],
+            fetched_at=page["fetched_at"],
+            source=page["source"],
+            content_type=page.get("content_type"),
+            options=batch.options,
+            hints=hints,
+            template=templates.get(page["source"]),
+        )
+        if isinstance(result, Article):
+            rows.append(_row(result, page, batch.extractor, batch.extracted_at))
+        else:
+            rejected[result.reason] += 1
+    return rows, dict(rejected), errors
+
+
+def _batches(pages: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(pages), size):
+        yield pages[start : start + size]
+
+
+def extract_pages(
+    root: str,
+    pages: pa.Table,
+    options: ExtractionOptions,
+    *,
+    workers: int | None = None,
+    batch_size: int = 200,
+    templates: Mapping[str, TemplateModel] | None = None,
+    extracted_at: datetime | None = None,
+) -> ExtractionResult:
+    """Extract every fetched HTML page of a PAGES_SCHEMA table into EXTRACTED_SCHEMA rows.
+
+    Pages without a 200 response or a WARC record are skipped; non-HTML pages count as
+    'not_html'. ``workers=1`` runs inline; otherwise a spawn-context process pool, each
+    worker reading its own records by offset (HTML never passes through this process).
+    """
+    extracted_at = extracted_at or datetime.now(UTC)
+    columns = [c for c in _PAGE_COLUMNS if c in pages.column_names]
+    todo: list[dict[str, Any]] = []
+    rejected: Counter[str] = Counter()
+    for page in pages.select(columns).to_pylist():
+        if page.get("status") != 200 or not page.get("warc_file"):
+            continue
+        if not _is_html(page.get("content_type")):
+            rejected["not_html"] += 1
+            continue
+        todo.append(page)
+    model_json = {s: m.to_json() for s, m in (templates or {}).items() if m.keys}
+    extractor = extractor_id(options)
+    batches = [
+        _Batch(root, options, extractor, extracted_at, chunk, model_json)
+        for chunk in _batches(todo, max(1, batch_size))
+    ]
+    rows: list[dict[str, Any]] = []
+    errors: list[str] = []
+
+    def collect(result: tuple[list[dict[str, Any]], dict[str, int], list[str]]) -> None:
+        rows.extend(result[0])
+        rejected.update(result[1])
+        errors.extend(result[2])
+
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    n_workers = max(1, min(n_workers, len(batches) or 1))
+    if n_workers == 1:
+        for batch in batches:
+            collect(run_batch(batch))
+    else:
+        with ProcessPoolExecutor(
+            n_workers, mp_context=get_context("spawn"), max_tasks_per_child=_TASKS_PER_CHILD
+        ) as pool:
+            futures: list[Future[Any]] = [pool.submit(run_batch, b) for b in batches]
+            for i, future in enumerate(futures):
+                try:
+                    collect(future.result())
+                except BrokenProcessPool as exc:
+                    errors.append(f"batch {i}: worker process died: {exc}")
+                except Exception as exc:  # a bug in one batch is reported, the rest continue
+                    logger.exception("extraction batch %d failed", i)
+                    errors.append(f"batch {i}: {type(exc).__name__}: {exc}"[:300])
+    table = pa.Table.from_pylist(rows, schema=EXTRACTED_SCHEMA)
+    logger.info(
+        "extracted %d articles from %d pages (%s rejected, %d errors)",
+        table.num_rows,
+        len(todo),
+        dict(rejected),
+        len(errors),
+    )
+    return ExtractionResult(articles=table, rejected=dict(rejected), errors=errors)

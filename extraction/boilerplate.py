@@ -1,0 +1,87 @@
+"""Post-filter for boilerplate-shaped paragraphs that trafilatura lets through."""
+
+from __future__ import annotations
+
+import re
+
+#: Paragraphs that are boilerplate wherever they appear (short, formulaic, multilingual).
+_ALWAYS = re.compile(
+    r"""^(?:
+      leave\s+a\s+(?:reply|comment)(?:\s+cancel\s+reply)?
+    | (?:post\s+a\s+|add\s+a\s+|write\s+a\s+)?comments?\s*(?:\(\d+\))?
+    | \d+\s+comments?
+    | cancel\s+reply
+    | your\s+email\s+address\s+will\s+not\s+be\s+published.*
+    | required\s+fields\s+are\s+marked.*
+    | (?:save\s+my\s+name,\s+email.*|notify\s+me\s+of\s+(?:follow-up|new)\s+(?:comments|posts).*)
+    | you\s+must\s+be\s+logged\s+in\s+to\s+post\s+a\s+comment.*
+    | (?:related|recommended|similar|more)\s+
+         (?:items|articles|posts|stories|news|reading|content)\s*:?
+    | (?:most\s+(?:read|popular|viewed|shared)|trending(?:\s+now)?|read\s+next|
+         you\s+may\s+also\s+like|you\s+might\s+also\s+like|recommended\s+for\s+you|don'?t\s+miss|also\s+read|read\s+more|
+         see\s+also|related)\s*:?
+    | share\s+(?:this|this\s+(?:article|story|post))?\s*:?
+    | (?:share|tweet|pin|email|print)\s+(?:on|via|to)\s+\w+(?:\s+\w+)?
+    | click\s+to\s+(?:share|email|print)\b.*
+    | like\s+this:?|loading\.\.\.|advertisement|sponsored(?:\s+content)?
+    | (?:for\s+the\s+latest\s+news\s+)?follow\s+us\s+on\s+(?:twitter|facebook|instagram|x|telegram|
+         linkedin|youtube|tiktok|whatsapp|google\s+news)(?:\s*(?:and|,|or)\s*\w+)*\s*[.!]?
+    | (?:join|subscribe\s+to|sign\s+up\s+(?:for|to))\s+(?:our|the)\s+(?:free\s+)?(?:\w+\s+){0,2}
+         (?:newsletters?|mailing\s+list|digest)\b.*
+    | (?:subscribe|sign\s+up)\s+(?:now|today|here)\b.{0,80}
+    | (?:get|receive)\s+(?:our|the\s+latest)\s+.{0,40}\s+(?:in|to)\s+your\s+inbox.*
+    | (?:we|this\s+(?:site|website))\s+uses?\s+cookies\b.*
+    | (?:accept|reject)\s+(?:all\s+)?cookies
+    | (?:photo|image|picture|illustration|credit|photograph|foto|bild)s?\s*(?:credit)?
+         \s*[:/]\s*.{0,80}
+    | (?:copyright|©)\s*(?:©\s*)?\d{4}.*
+    | all\s+rights\s+reserved\.?
+    | tags?\s*:.{0,200}
+    | (?:filed\s+under|categories|posted\s+in)\s*:.{0,200}
+    | \S+\s*[−\-+×x*÷/]\s*\S+\s*=\s*\S{0,3}
+    | (?:folgen\s+sie\s+uns|suivez-nous|síguenos|seguici|volg\s+ons)\b.{0,60}
+    | (?:newsletter\s+abonnieren|abonnez-vous|suscríbete)\b.{0,80}
+    | (?:kommentar\s+schreiben|laisser\s+un\s+commentaire|deja\s+un\s+comentario)\b.{0,40}
+    | (?:اترك\s+تعليقا|تابعونا\s+على|оставить\s+комментарий|подписывайтесь\s+на|
+         читайте\s+также|ادامه\s+مطلب|مقالات\s+ذات\s+صلة).{0,60}
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+#: Headings after which everything to the end of the text is furniture, not article.
+_TERMINAL = re.compile(
+    r"""^(?:
+      leave\s+a\s+(?:reply|comment)
+    | related\s+(?:items|articles|posts|stories|news)
+    | (?:\d+\s+)?comments?\s*(?:\(\d+\))?
+    | you\s+(?:may|might)\s+also\s+like
+    | more\s+(?:from|in)\s+.{1,40}
+    | most\s+(?:read|popular)
+    | read\s+next
+    )\s*:?$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+#: A paragraph above this many words is article prose even if it contains trigger words.
+_MAX_WORDS = 30
+
+
+def is_boilerplate(paragraph: str) -> bool:
+    """True when a paragraph is a formulaic prompt, form label, share bar or credit line."""
+    text = paragraph.strip()
+    if not text:
+        return False
+    if len(text.split()) > _MAX_WORDS:
+        return False
+    return bool(_ALWAYS.match(text))
+
+
+def filter_paragraphs(paragraphs: list[str]) -> list[str]:
+    """Drop boilerplate-shaped paragraphs; cut the tail after a terminal heading near the end."""
+    kept = list(paragraphs)
+    # Terminal headings only count in the last third: a "Comments" heading mid-article is rare,
+    # but cutting there would lose half an article.
+    start = (2 * len(kept)) // 3
+    for i in range(max(1, start), len(kept)):
+        if _TERMINAL.match(kept[i].strip()):
+            kept = kept[:i]
+            break
+    return [p for p in kept if not is_boilerplate(p)]

@@ -1,0 +1,313 @@
+"""One page in, one article record or one rejection reason out: pure and deterministic."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import trafilatura
+from lxml import etree
+from lxml.html import HtmlElement
+from storage.dedup import content_hash, simhash
+from trafilatura.utils import load_html
+
+from extraction import metadata as md
+from extraction.boilerplate import filter_paragraphs
+from extraction.encoding import decode_html
+from extraction.jsonld_body import repair_with_article_body
+from extraction.options import ExtractionOptions
+from extraction.pagetype import listing_reason
+from extraction.template import TemplateModel
+from storage.urls import url_key
+
+logger = logging.getLogger(__name__)
+
+#: Stable rejection reasons (counted in the snapshot manifest).
+REASONS = (
+    "not_html",
+    "empty",
+    "listing_page",
+    "no_body",
+    "too_large",
+    "timeout",
+    "parse_error",
+)
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
+_BINARY_MAGIC = (
+    b"%PDF",
+    b"\x89PNG",
+    b"GIF8",
+    b"\xff\xd8\xff",
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"RIFF",
+    b"\x00\x00\x01\x00",
+    b"OggS",
+    b"ID3",
+    b"\x7fELF",
+    b"BZh",
+    b"7z\xbc\xaf",
+)
+_SPACE = re.compile(r"[ \t\u00a0\u200b]+")
+_NEWLINES = re.compile(r"\n{2,}")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a page did not become an article row (one of `REASONS`) and a detail for logs."""
+
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Article:
+    """The extracted article: the EXTRACTED_SCHEMA columns that depend on the page alone."""
+
+    url: str
+    canonical_url: str
+    url_key: str
+    source: str
+    title: str | None
+    authors: list[str]
+    published_at: datetime | None
+    modified_at: datetime | None
+    language: str | None
+    sitename: str | None
+    description: str | None
+    categories: list[str]
+    tags: list[str]
+    image: str | None
+    text: str
+    word_count: int
+    content_hash: str
+    simhash: int
+    fetched_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class _Timeout(Exception):
+    """Raised inside extraction when the per-document time limit fires."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the block after `seconds` of wall time (main thread only; else no limit).
+
+    Extraction runs in worker processes whose main thread does the work, so SIGALRM can
+    interrupt trafilatura wherever it is stuck; called from another thread it is a no-op.
+    """
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    )
+    if not usable:
+        yield
+        return
+
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def parse_html(text: str) -> HtmlElement | None:
+    """Parse decoded HTML with trafilatura's loader (lxml); None when there is no tree."""
+    try:
+        tree = load_html(text)
+    except (ValueError, etree.LxmlError):
+        return None
+    return tree if isinstance(tree, HtmlElement) else None
+
+
+def _content_type_ok(content_type: str | None) -> bool:
+    if not content_type:
+        return True
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return not mime or mime in _HTML_TYPES or mime == "text/plain"
+
+
+def _looks_binary(body: bytes) -> bool:
+    head = body[:4096]
+    if head.lstrip().startswith(_BINARY_MAGIC) or head.startswith(_BINARY_MAGIC):
+        return True
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False  # UTF-16 text has NUL bytes by nature
+    # Text has almost no control bytes; binary formats are full of them.
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return controls > len(head) * 0.05
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text[:65536].lower()
+    return "<" in head and any(
+        tag in head for tag in ("<html", "<body", "<p", "<div", "<head", "<article", "<!doctype")
+    )
+
+
+def _clean_text(text: str) -> list[str]:
+    lines = [_SPACE.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
+    return [line for line in lines if line]
+
+
+def _words(text: str) -> int:
+    return len(re.findall(r"\w+", text))
+
+
+def extract_article(
+    html: bytes,
+    url: str,
+    *,
+    fetched_at: datetime,
+    source: str,
+    content_type: str | None,
+    options: ExtractionOptions,
+    hints: dict[str, Any] | None = None,
+    template: TemplateModel | None = None,
+) -> Article | Rejection:
+    """Extract one archived page; never raises for bad input, returns a Rejection instead."""
+    if not html or not html.strip():
+        return Rejection("empty")
+    if not _content_type_ok(content_type) or _looks_binary(html):
+        return Rejection("not_html", (content_type or "")[:80])
+    if len(html) > options.max_html_bytes:
+        return Rejection("too_large", f"{len(html)} bytes")
+    try:
+        with time_limit(options.time_limit):
+            return _extract(
+                html, url, fetched_at, source, content_type, options, hints or {}, template
+            )
+    except _Timeout:
+        return Rejection("timeout", f"over {options.time_limit:g}s")
+    except RecursionError:
+        return Rejection("too_large", "nesting too deep")
+    except MemoryError:
+        return Rejection("too_large", "out of memory")
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, etree.LxmlError) as exc:
+        # trafilatura and lxml raise these on malformed documents; a page, not the run, fails.
+        logger.debug("extraction failed for %s", url, exc_info=True)
+        return Rejection("parse_error", f"{type(exc).__name__}: {exc}"[:200])
+
+
+def _extract(
+    html: bytes,
+    url: str,
+    fetched_at: datetime,
+    source: str,
+    content_type: str | None,
+    options: ExtractionOptions,
+    hints: dict[str, Any],
+    template: TemplateModel | None,
+) -> Article | Rejection:
+    decoded = decode_html(html.replace(b"\x00", b""), content_type)
+    text_in = decoded.text
+    if "\ufffd" in text_in[:4096] and text_in[:4096].count("\ufffd") > 200:
+        return Rejection("not_html", "undecodable bytes")
+    if not _looks_like_html(text_in):
+        return Rejection("not_html", "no markup")
+    tree = parse_html(text_in)
+    if tree is None:
+        return Rejection("parse_error", "no tree")
+    size = sum(1 for _ in tree.iter())
+    if size > options.max_tree_size:
+        return Rejection("too_large", f"{size} elements")
+    signals = md.read_signals(tree, url)
+    canonical = md.canonical_url(signals, url)
+
+    if options.reject_listings:
+        reason = listing_reason(signals, canonical, url)
+        if reason:
+            return Rejection("listing_page", reason)
+
+    fetched_utc = (
+        fetched_at.astimezone(UTC) if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
+    )
+    doc = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        favor_precision=options.favor_precision,
+        favor_recall=options.favor_recall,
+        include_comments=options.include_comments,
+        include_tables=options.include_tables,
+        with_metadata=True,
+        deduplicate=False,
+        prune_xpath=list(options.prune_xpath) or None,
+        date_extraction_params={
+            "original_date": True,
+            "extensive_search": True,
+            "max_date": fetched_utc.strftime("%Y-%m-%d"),
+        },
+    )
+    paragraphs = _clean_text(getattr(doc, "text", None) or "") if doc is not None else []
+    if options.use_template and template is not None and template.keys:
+        paragraphs = [p for p in paragraphs if not template.is_template(p)]
+    if options.boilerplate_filter:
+        paragraphs = filter_paragraphs(paragraphs)
+    if options.use_jsonld_body:
+        paragraphs = repair_with_article_body(paragraphs, signals.ld_article.get("articleBody"))
+    text = "\n".join(paragraphs)
+    words = _words(text)
+    if words == 0:
+        return Rejection("no_body")
+    if options.reject_listings and words < options.min_words:
+        return Rejection("no_body", f"{words} words")
+
+    ld = signals.ld_article
+    title = _first_str(getattr(doc, "title", None), ld.get("headline"), hints.get("title_hint"))
+    authors = md.clean_authors(ld.get("author")) if ld.get("author") else []
+    if not authors and getattr(doc, "author", None):
+        authors = md.clean_authors(doc.author.split(";"))  # type: ignore[union-attr]  # checked
+    language = md.declared_language(signals)
+    if language is None and options.detect_language:
+        language = md.detect_language(text)
+    categories = list(getattr(doc, "categories", None) or []) or md.ld_strings(
+        ld.get("articleSection")
+    )
+    tags = list(getattr(doc, "tags", None) or []) or md.ld_strings(ld.get("keywords"))
+    return Article(
+        url=url,
+        canonical_url=canonical,
+        url_key=url_key(canonical),
+        source=source,
+        title=title,
+        authors=authors,
+        published_at=md.published_at(
+            signals, hints, getattr(doc, "date", None), canonical, fetched_utc
+        ),
+        modified_at=md.modified_at(signals, fetched_utc),
+        language=language,
+        sitename=_first_str(getattr(doc, "sitename", None)),
+        description=_first_str(getattr(doc, "description", None)),
+        categories=[c for c in categories if c],
+        tags=[t for t in tags if t],
+        image=_first_str(getattr(doc, "image", None)),
+        text=text,
+        word_count=words,
+        content_hash=content_hash(text),
+        simhash=simhash(text),
+        fetched_at=fetched_utc,
+        extra={"encoding": decoded.encoding},
+    )
+
+
+def _first_str(*values: Any) -> str | None:
+    for value in values:
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None

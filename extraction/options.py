@@ -1,0 +1,79 @@
+"""Extraction settings: one frozen options object and the extractor id recorded per row."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+
+#: Version of newsarchive's own extraction logic; bump when its output changes on purpose.
+EXTRACTION_VERSION = "0.1.0"
+
+#: Subtrees removed before trafilatura sees the page: forms, widgets and furniture that
+#: trafilatura sometimes keeps. Generic class/id vocabulary only, never site-specific.
+DEFAULT_PRUNE_XPATH: tuple[str, ...] = (
+    # Small forms only: ASP.NET sites wrap the whole page in one <form>.
+    "//form[not(.//article) and count(.//p) < 4]",
+    "//*[@id='respond' or @id='comments' or @id='disqus_thread']",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' comment-respond ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' comments-area ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' newsletter ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' related-posts ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' sharedaddy ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' cookie-notice ')]",
+)
+
+
+@dataclass(frozen=True)
+class ExtractionOptions:
+    """Everything that changes extraction output; hashed into the `extractor` column."""
+
+    favor_precision: bool = False
+    favor_recall: bool = False
+    include_comments: bool = False
+    include_tables: bool = True
+    prune_xpath: tuple[str, ...] = DEFAULT_PRUNE_XPATH
+    #: Drop paragraphs shaped like boilerplate (reply forms, newsletter/social prompts...).
+    boilerplate_filter: bool = True
+    #: Apply a per-source template model when the caller passes one.
+    use_template: bool = True
+    #: Use JSON-LD articleBody to confirm / repair the text boundaries.
+    use_jsonld_body: bool = True
+    #: Page-type decision: reject home / section / tag / listing pages.
+    reject_listings: bool = True
+    #: Seconds of CPU per document before it is recorded as 'timeout' (0 = no limit).
+    time_limit: float = 20.0
+    #: Bytes of HTML above which a page is rejected as 'too_large'.
+    max_html_bytes: int = 8_000_000
+    #: Elements in the parsed tree above which a page is rejected as 'too_large'.
+    max_tree_size: int = 200_000
+    #: Element nesting depth above which a page is rejected as 'too_large'.
+    max_depth: int = 2_000
+    #: Detect the language from the text when the page does not declare one.
+    detect_language: bool = True
+    #: Articles with fewer words than this become 'no_body' rejections.
+    min_words: int = 20
+    #: Extra keyword arguments would go here; keep them hashable and JSON-serializable.
+    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def fingerprint(self) -> str:
+        """Stable 8-hex hash of the options (key order and library independent)."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:8]
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def extractor_id(options: ExtractionOptions) -> str:
+    """The `extractor` column: library versions and the options hash."""
+    return (
+        f"trafilatura={_package_version('trafilatura')};"
+        f"htmldate={_package_version('htmldate')};"
+        f"newsarchive={EXTRACTION_VERSION};opts={options.fingerprint()}"
+    )
