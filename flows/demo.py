@@ -1,4 +1,4 @@
-"""`newsarchive demo`: serve the bundled sample site on 127.0.0.1 and crawl it through the real flow."""
+"""`newsarchive demo`: serve the bundled sample site on 127.0.0.1 and crawl it end to end."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from flows.demo_site import DemoSite, load_site, render
 
@@ -26,8 +26,7 @@ def serve_demo_site(
     site = load_site()
     server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(site, updates))
     server.daemon_threads = True
-    host, bound_port = server.server_address[:2]
-    base_url = f"http://{host!s}:{bound_port}"
+    base_url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="demo-site", daemon=True)
     thread.start()
 
@@ -52,8 +51,8 @@ def _make_handler(
             self._respond(send_body=False)
 
         def _respond(self, *, send_body: bool) -> None:
-            host, port = self.server.server_address[:2]
-            response = render(site, self.path, f"http://{host!s}:{port}", updates)
+            port = cast(ThreadingHTTPServer, self.server).server_port
+            response = render(site, self.path, f"http://127.0.0.1:{port}", updates)
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(len(response.body)))
@@ -61,7 +60,7 @@ def _make_handler(
             if send_body:
                 self.wfile.write(response.body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+        def log_message(self, format: str, *args: Any) -> None:
             logger.debug("demo site: " + format, *args)
 
     return DemoHandler

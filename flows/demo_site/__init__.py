@@ -1,4 +1,4 @@
-"""The bundled sample news site: article data rendered on one template, with real-site boilerplate."""
+"""The bundled sample news site: invented articles on one template with real-site boilerplate."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 from importlib.resources import files
+from string import Template
 from urllib.parse import urlsplit
 
 import yaml
@@ -39,6 +40,31 @@ class DemoArticle:
 
 
 @dataclass(frozen=True)
+class Templates:
+    """The HTML templates (string.Template syntax) and the stylesheet."""
+
+    blocks: dict[str, Template]
+    css: str
+
+    def fill(self, name: str, **values: str) -> str:
+        return self.blocks[name].substitute(values)
+
+
+def load_templates() -> Templates:
+    """Read layout.html, article.html, fragments.html ('@@ name' blocks) and style.css."""
+    pkg = files(__name__)
+    blocks = {
+        "layout": Template(pkg.joinpath("layout.html").read_text(encoding="utf-8")),
+        "article": Template(pkg.joinpath("article.html").read_text(encoding="utf-8")),
+    }
+    fragments = pkg.joinpath("fragments.html").read_text(encoding="utf-8")
+    for chunk in fragments.split("\n@@ ")[1:]:
+        name, _, body = chunk.partition("\n")
+        blocks[name.strip()] = Template(body.rstrip("\n"))
+    return Templates(blocks=blocks, css=pkg.joinpath("style.css").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
 class DemoSite:
     """The whole sample site: metadata plus articles, newest first."""
 
@@ -47,6 +73,7 @@ class DemoSite:
     twitter: str
     sections: dict[str, str]
     articles: tuple[DemoArticle, ...]
+    templates: Templates
 
     def by_path(self, path: str) -> DemoArticle | None:
         return next((a for a in self.articles if a.path == path), None)
@@ -87,6 +114,7 @@ def load_site() -> DemoSite:
         twitter=site["twitter"],
         sections=dict(site["sections"]),
         articles=tuple(articles),
+        templates=load_templates(),
     )
 
 
@@ -104,6 +132,7 @@ def render(
 
 class _Renderer:
     def __init__(self, site: DemoSite, base: str, updates: Mapping[str, str]) -> None:
+        self.templates = site.templates
         self.site = site
         self.base = base
         self.updates = updates
@@ -122,7 +151,7 @@ class _Renderer:
         if path == "/feed/":
             return self._text(self.feed(), "application/rss+xml; charset=utf-8")
         if path == "/style.css":
-            return self._text(_CSS, "text/css")
+            return self._text(self.templates.css, "text/css")
         if not parts:
             return self.listing(self.site.articles, 1, HOME_PAGE_SIZE, "/", self.site.tagline)
         if parts[0] == "page" and len(parts) == 2 and parts[1].isdigit():
@@ -165,37 +194,26 @@ class _Renderer:
         if page < 1 or page > pages:
             return self._html(404, self.layout("Page not found", "<p>Nothing here.</p>"))
         chunk = items[(page - 1) * size : page * size]
-        cards = "\n".join(
-            f"""<article class="post-card">
-  <h2 class="entry-title"><a href="{a.path}">{escape(a.title)}</a></h2>
-  <div class="entry-meta">By {escape(a.author)} · <time datetime="{a.published.isoformat()}">{a.published:%B %d, %Y}</time> · <a href="/category/{a.section}/">{escape(self.site.sections[a.section])}</a></div>
-  <p class="excerpt">{escape(a.summary)}</p>
-  <a class="more-link" href="{a.path}">Continue reading</a>
-</article>"""
-            for a in chunk
-        )
+        cards = "\n".join(self.templates.fill("card", **self._fields(a)) for a in chunk)
         nav = []
         if page > 1:
             prev_path = prefix if page == 2 else f"{prefix}page/{page - 1}/"
             nav.append(f'<a class="newer-posts" href="{prev_path}">&larr; Newer posts</a>')
         if page < pages:
-            nav.append(
-                f'<a class="older-posts" href="{prefix}page/{page + 1}/">Older posts &rarr;</a>'
-            )
-        body = f"""<h1 class="page-title">{escape(heading)}</h1>
-<div class="post-list">
-{cards}
-</div>
-<nav class="pagination">{" ".join(nav)} <span>Page {page} of {pages}</span></nav>"""
-        title = heading if page == 1 else f"{heading} – page {page}"
-        return self._html(
-            200, self.layout(title, body, canonical=f"{prefix}" if page == 1 else None)
+            nav.append(f'<a class="older-posts" href="{prefix}page/{page + 1}/">Older posts</a>')
+        body = self.templates.fill(
+            "listing",
+            heading=escape(heading),
+            cards=cards,
+            nav=" ".join(nav),
+            page=str(page),
+            pages=str(pages),
         )
+        title = heading if page == 1 else f"{heading} – page {page}"
+        return self._html(200, self.layout(title, body, canonical=prefix if page == 1 else None))
 
     def about(self) -> Response:
-        body = f"""<h1 class="page-title">About us</h1>
-<p>{escape(self.site.name)} is an invented newspaper that ships with newsarchive as a demo.</p>
-<p>Contact the newsroom at news@alderbay.example. Corrections: corrections@alderbay.example.</p>"""
+        body = self.templates.fill("about", site_name=escape(self.site.name))
         return self._html(200, self.layout("About us", body, canonical="/about/"))
 
     def article_page(self, a: DemoArticle) -> str:
@@ -204,26 +222,20 @@ class _Renderer:
         if a.slug in self.updates:
             paragraphs.append(self.updates[a.slug])
         mid = max(1, len(paragraphs) // 2)
-        body_html = "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs[:mid])
-        body_html += f"""
-<aside class="inline-related"><strong>Read more:</strong> <a href="{self._related(a)[0].path}?utm_source=inline&amp;utm_medium=web">{escape(self._related(a)[0].title)}</a></aside>
-"""
-        body_html += "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs[mid:])
-        tags = ", ".join(f'<a href="/tag/{t}/" rel="tag">{escape(t)}</a>' for t in a.tags)
-        related = "\n".join(
-            f"""<li class="related-item"><a href="{r.path}?utm_source=related&amp;utm_medium=web"><span class="related-title">{escape(r.title)}</span></a><p>{escape(r.summary)}</p><time>{r.published:%B %d, %Y}</time></li>"""
-            for r in self._related(a)
-        )
-        comment_items = "\n".join(
-            f"""<li class="comment"><article class="comment-body"><footer class="comment-meta"><b class="fn">{escape(who)}</b> <span class="says">says:</span> <time>{a.published:%B %d, %Y} at 9:14 pm</time></footer><div class="comment-content"><p>{escape(what)}</p></div><a class="comment-reply-link" href="#respond">Reply</a></article></li>"""
-            for who, what in a.comments
-        )
-        n = len(a.comments)
-        comments_title = (
-            f'<h2 class="comments-title">{n} thought{"s" if n != 1 else ""} on &ldquo;{escape(a.title)}&rdquo;</h2><ol class="comment-list">{comment_items}</ol>'
-            if n
-            else ""
-        )
+        related = self._related(a)
+        comments = ""
+        if a.comments:
+            n = len(a.comments)
+            items = "\n".join(
+                self.templates.fill(
+                    "comment", who=escape(who), what=escape(what), **self._fields(a)
+                )
+                for who, what in a.comments
+            )
+            count = f"{n} thought{'s' if n != 1 else ''}"
+            comments = self.templates.fill(
+                "comments", count=count, title=escape(a.title), items=items
+            )
         modified = a.published.replace(hour=min(23, a.published.hour + 2))
         jsonld = {
             "@context": "https://schema.org",
@@ -239,51 +251,49 @@ class _Renderer:
             "inLanguage": a.lang,
             "mainEntityOfPage": {"@type": "WebPage", "@id": self.base + a.path},
         }
-        head = f"""<meta name="description" content="{escape(a.summary)}">
-<meta name="author" content="{escape(a.author)}">
-<meta property="og:type" content="article">
-<meta property="og:title" content="{escape(a.title)}">
-<meta property="og:description" content="{escape(a.summary)}">
-<meta property="og:url" content="{self.base}{a.path}">
-<meta property="og:site_name" content="{escape(self.site.name)}">
-<meta property="article:published_time" content="{a.published.isoformat()}">
-<meta property="article:modified_time" content="{modified.isoformat()}">
-<meta property="article:section" content="{escape(section)}">
-{"".join(f'<meta property="article:tag" content="{escape(t)}">' for t in a.tags)}
-<script type="application/ld+json">{json.dumps(jsonld, ensure_ascii=False)}</script>"""
-        body = f"""<nav class="breadcrumbs"><a href="/">Home</a> &rsaquo; <a href="/category/{a.section}/">{escape(section)}</a></nav>
-<article class="post type-post status-publish category-{a.section}">
-  <header class="entry-header">
-    <span class="cat-links"><a href="/category/{a.section}/" rel="category tag">{escape(section)}</a></span>
-    <h1 class="entry-title">{escape(a.title)}</h1>
-    <div class="entry-meta">By <a class="author url fn" rel="author" href="/about/">{escape(a.author)}</a> · <time class="entry-date published" datetime="{a.published.isoformat()}">{a.published:%B %d, %Y}</time> · <span class="reading-time">{max(1, sum(len(p.split()) for p in paragraphs) // 200)} min read</span></div>
-  </header>
-  <div class="sharedaddy sd-sharing-enabled"><h3 class="sd-title">Share this:</h3><ul><li><a class="share-twitter" href="#">Twitter</a></li><li><a class="share-facebook" href="#">Facebook</a></li><li><a class="share-email" href="#">Email</a></li><li><a class="share-print" href="#">Print</a></li></ul></div>
-  <div class="entry-content">
-{body_html}
-    <div class="newsletter-signup"><h3>Join our Weekly Newsletter</h3><p>Get the week's top stories from the bay in your inbox every Friday. It's free.</p><form action="/newsletter/" method="post"><input type="email" name="email" placeholder="Your email address"><button type="submit">Subscribe</button></form></div>
-    <p class="follow-prompt">For the latest news follow us on <a href="#">Twitter</a> {escape(self.site.twitter)} and like us on <a href="#">Facebook</a>.</p>
-  </div>
-  <footer class="entry-footer"><span class="tags-links">Tags: {tags}</span></footer>
-</article>
-<section class="related-posts"><h3 class="related-posts-title">You may also like</h3><ul>{related}</ul></section>
-<div id="comments" class="comments-area">
-  {comments_title}
-  <div id="respond" class="comment-respond">
-    <h3 id="reply-title" class="comment-reply-title">Leave a Reply</h3>
-    <form action="/wp-comments-post.php" method="post" id="commentform" class="comment-form">
-      <p class="comment-notes"><span id="email-notes">Your email address will not be published.</span> Required fields are marked <span class="required">*</span></p>
-      <p class="comment-form-comment"><label for="comment">Comment <span class="required">*</span></label><textarea id="comment" name="comment" rows="8"></textarea></p>
-      <p class="comment-form-author"><label for="author">Name <span class="required">*</span></label><input id="author" name="author" type="text"></p>
-      <p class="comment-form-email"><label for="email">Email <span class="required">*</span></label><input id="email" name="email" type="email"></p>
-      <p class="comment-form-url"><label for="url">Website</label><input id="url" name="url" type="url"></p>
-      <p class="math-captcha"><label for="mc-input">20 &minus; fourteen = <span class="required">*</span></label><input id="mc-input" name="mc-value" type="text" size="2"></p>
-      <p class="comment-form-cookies-consent"><input id="wp-comment-cookies-consent" type="checkbox"><label for="wp-comment-cookies-consent">Save my name, email, and website in this browser for the next time I comment.</label></p>
-      <p class="form-submit"><input name="submit" type="submit" id="submit" class="submit" value="Post Comment"></p>
-    </form>
-  </div>
-</div>"""
+        meta = [
+            ("name", "description", a.summary),
+            ("name", "author", a.author),
+            ("property", "og:type", "article"),
+            ("property", "og:title", a.title),
+            ("property", "og:description", a.summary),
+            ("property", "og:url", self.base + a.path),
+            ("property", "og:site_name", self.site.name),
+            ("property", "og:locale", a.lang),
+            ("property", "article:published_time", a.published.isoformat()),
+            ("property", "article:modified_time", modified.isoformat()),
+            ("property", "article:section", section),
+            *(("property", "article:tag", t) for t in a.tags),
+        ]
+        head = "\n".join(f'<meta {k}="{n}" content="{escape(v)}">' for k, n, v in meta)
+        head += '\n<script type="application/ld+json">'
+        head += json.dumps(jsonld, ensure_ascii=False).replace("</", "<\\/") + "</script>"
+        body = self.templates.fill(
+            "article",
+            **self._fields(a),
+            minutes=str(max(1, sum(len(p.split()) for p in paragraphs) // 200)),
+            body_first="\n".join(f"    <p>{escape(p)}</p>" for p in paragraphs[:mid]),
+            body_rest="\n".join(f"    <p>{escape(p)}</p>" for p in paragraphs[mid:]),
+            inline_path=related[0].path,
+            inline_title=escape(related[0].title),
+            twitter=escape(self.site.twitter),
+            tags=", ".join(f'<a href="/tag/{t}/" rel="tag">{escape(t)}</a>' for t in a.tags),
+            related="\n".join(self.templates.fill("related", **self._fields(r)) for r in related),
+            comments=comments,
+        )
         return self.layout(a.title, body, head=head, canonical=a.path, lang=a.lang)
+
+    def _fields(self, a: DemoArticle) -> dict[str, str]:
+        return {
+            "path": a.path,
+            "title": escape(a.title),
+            "author": escape(a.author),
+            "summary": escape(a.summary),
+            "section_key": a.section,
+            "section": escape(self.site.sections[a.section]),
+            "published_iso": a.published.isoformat(),
+            "published_human": f"{a.published:%B} {a.published.day}, {a.published:%Y}",
+        }
 
     # -- shared template -----------------------------------------------------------------
     def layout(
@@ -303,44 +313,21 @@ class _Renderer:
             f'<li><a href="{a.path}">{escape(a.title)}</a></li>' for a in self.site.articles[:4]
         )
         canon = f'<link rel="canonical" href="{self.base}{canonical}">' if canonical else ""
-        return f"""<!DOCTYPE html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} – {escape(self.site.name)}</title>
-{canon}
-<link rel="alternate" type="application/rss+xml" title="{escape(self.site.name)} feed" href="{self.base}/feed/">
-<link rel="stylesheet" href="/style.css">
-{head}
-</head>
-<body>
-<a class="skip-link" href="#main">Skip to content</a>
-<div class="top-bar"><span class="date">Alder Bay, 41°F, light rain</span> <a href="/newsletter/">Newsletter</a> <a href="/subscribe/">Subscribe</a> <a href="/login/">Log in</a></div>
-<header class="site-header">
-  <p class="site-title"><a href="/" rel="home">{escape(self.site.name)}</a></p>
-  <p class="site-description">{escape(self.site.tagline)}</p>
-  <nav class="main-navigation" aria-label="Primary"><ul><li><a href="/">Home</a></li>{sections}<li><a href="/about/">About</a></li><li><a href="/search/?q=">Search</a></li></ul></nav>
-</header>
-<div class="breaking-ticker"><strong>Breaking:</strong> <a href="{self.site.articles[0].path}">{escape(self.site.articles[0].title)}</a></div>
-<div class="site-content">
-<main id="main" class="content-area">
-{main}
-</main>
-<aside class="sidebar widget-area">
-  <section class="widget widget_recent_entries"><h2 class="widget-title">Latest news</h2><ul>{latest}</ul></section>
-  <section class="widget widget_text"><h2 class="widget-title">Advertise with us</h2><p>Reach 20,000 readers around the bay. Call 555-0142.</p></section>
-  <section class="widget widget_archive"><h2 class="widget-title">Archives</h2><ul><li><a href="/2019/archive/">2019 (old site)</a></li></ul></section>
-</aside>
-</div>
-<footer class="site-footer">
-  <nav class="footer-navigation"><ul><li><a href="/about/">About us</a></li><li><a href="/contact/">Contact</a></li><li><a href="/privacy/">Privacy policy</a></li><li><a href="/feed/">RSS</a></li></ul></nav>
-  <p class="copyright">&copy; 2026 {escape(self.site.name)}. 12 Harbor Street, Alder Bay. All rights reserved.</p>
-</footer>
-<div class="cookie-notice" role="dialog"><p>We use cookies to improve your experience and to show relevant ads. By continuing to browse you agree to our use of cookies.</p><button>Accept</button> <a href="/privacy/">Learn more</a></div>
-</body>
-</html>
-"""
+        return self.templates.fill(
+            "layout",
+            lang=lang,
+            title=escape(title),
+            site_name=escape(self.site.name),
+            tagline=escape(self.site.tagline),
+            canonical=canon,
+            base=self.base,
+            head=head,
+            sections=sections,
+            breaking_path=self.site.articles[0].path,
+            breaking_title=escape(self.site.articles[0].title),
+            main=main,
+            latest=latest,
+        )
 
     def _related(self, a: DemoArticle) -> list[DemoArticle]:
         others = [o for o in self.site.articles if o.slug != a.slug]
@@ -434,24 +421,3 @@ Sitemap: {self.base}/sitemap.xml
 def article_paths(site: DemoSite) -> list[str]:
     """Paths of every article page (what a complete crawl should turn into articles)."""
     return [a.path for a in site.articles]
-
-
-_CSS = """body{font-family:Georgia,serif;margin:0;color:#222}
-.top-bar{background:#123;color:#fff;font:12px sans-serif;padding:4px 12px}
-.top-bar a{color:#fff;margin-left:8px}
-.site-header{padding:16px 12px;border-bottom:3px solid #123}
-.site-title{font-size:32px;margin:0}.site-title a{color:#123;text-decoration:none}
-.main-navigation ul{list-style:none;padding:0;display:flex;gap:14px;font:14px sans-serif}
-.breaking-ticker{background:#b00;color:#fff;padding:6px 12px;font:14px sans-serif}
-.breaking-ticker a{color:#fff}
-.site-content{display:flex;gap:24px;padding:12px;max-width:1100px;margin:auto}
-.content-area{flex:3}.sidebar{flex:1;font:14px sans-serif}
-.entry-meta,.cat-links,.breadcrumbs{font:13px sans-serif;color:#666}
-.newsletter-signup{background:#eef;padding:12px;margin:16px 0}
-.sharedaddy ul{list-style:none;display:flex;gap:8px;padding:0}
-.related-posts ul{list-style:none;padding:0}
-.comment-respond{border-top:1px solid #ccc;margin-top:24px}
-.site-footer{background:#123;color:#ccc;padding:16px;font:13px sans-serif}
-.site-footer a{color:#fff}
-.cookie-notice{position:fixed;bottom:0;left:0;right:0;background:#333;color:#fff;padding:8px;font:13px sans-serif}
-"""
