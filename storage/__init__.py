@@ -1,1 +1,1 @@
-"""Formats and the archive: Arrow schemas, WARC, the pages index, the articles dataset, snapshots."""
+"""Formats and the archive: Arrow schemas, WARC, pages index, articles dataset, snapshots."""

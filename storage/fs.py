@@ -1,0 +1,228 @@
+"""The archive root: a pyarrow filesystem plus a base path, addressed by root-relative paths."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import posixpath
+import uuid
+from dataclasses import dataclass
+from typing import IO, cast
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+log = logging.getLogger(__name__)
+
+#: Root-relative directory for files being written; outside every dataset tree on purpose
+#: (DuckDB's glob also reads names starting with "." or "_" inside a dataset tree).
+STAGING_DIR = ".staging"
+#: Root-relative directory for per-source lock files (local roots only).
+LOCKS_DIR = ".locks"
+
+
+class ArchivePathError(ValueError):
+    """A root-relative path that would escape the archive root."""
+
+
+def _clean_rel(rel: str) -> str:
+    """Normalize a root-relative path; refuse absolute paths and `..` segments."""
+    rel = rel.replace("\\", "/")
+    if rel.startswith("/") or "://" in rel:
+        raise ArchivePathError(f"archive path must be relative to the root: {rel!r}")
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise ArchivePathError(f"archive path must not contain '..': {rel!r}")
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class Root:
+    """An archive root. All paths taken and returned are relative to it, with `/` separators."""
+
+    fs: pafs.FileSystem
+    base: str  # filesystem path of the root ("/abs/archive" or "bucket/prefix")
+    uri: str  # what the user passed, normalized ("/abs/archive" or "s3://bucket/prefix")
+    scheme: str  # "" for local, else the URI scheme ("s3", ...)
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme == ""
+
+    def path(self, rel: str) -> str:
+        """The filesystem path (for `self.fs`) of a root-relative path."""
+        rel = _clean_rel(rel)
+        return posixpath.join(self.base, rel) if rel else self.base
+
+    def local_path(self, rel: str = "") -> str:
+        """A path or URI for tools outside pyarrow (DuckDB, Polars): OS path or `s3://...`."""
+        p = self.path(rel)
+        if self.is_local:
+            return p
+        return f"{self.scheme}://{p}"
+
+    def rel(self, fs_path: str) -> str:
+        """The root-relative form of a filesystem path under this root."""
+        base = self.base.rstrip("/") + "/"
+        if not fs_path.startswith(base):
+            raise ArchivePathError(f"{fs_path!r} is not under the archive root {self.uri!r}")
+        return fs_path[len(base) :]
+
+    # -- reading -------------------------------------------------------------------------
+    def open_input(self, rel: str) -> pa.NativeFile:
+        """A seekable, random-access file (ranged reads on object stores)."""
+        return self.fs.open_input_file(self.path(rel))
+
+    def read_bytes(self, rel: str) -> bytes:
+        with self.open_input(rel) as f:
+            return cast(bytes, f.read())
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.get_file_info(self.path(rel)).type != pafs.FileType.NotFound
+
+    def is_file(self, rel: str) -> bool:
+        return self.fs.get_file_info(self.path(rel)).type == pafs.FileType.File
+
+    def size(self, rel: str) -> int:
+        info = self.fs.get_file_info(self.path(rel))
+        if info.type != pafs.FileType.File:
+            raise FileNotFoundError(f"not a file in the archive: {rel}")
+        return int(info.size or 0)
+
+    def mtime(self, rel: str) -> float | None:
+        """Modification time (epoch seconds) or None when the filesystem does not say."""
+        info = self.fs.get_file_info(self.path(rel))
+        if info.type == pafs.FileType.NotFound or info.mtime is None:
+            return None
+        return float(info.mtime.timestamp())
+
+    def listdir(self, rel: str = "") -> list[str]:
+        """Immediate children (files and directories) of a directory, root-relative, sorted."""
+        sel = pafs.FileSelector(self.path(rel), allow_not_found=True, recursive=False)
+        return sorted(self.rel(i.path) for i in self.fs.get_file_info(sel))
+
+    def glob(self, rel: str = "", suffix: str = "") -> list[str]:
+        """All files below a directory (recursive) whose names end with `suffix`, sorted."""
+        sel = pafs.FileSelector(self.path(rel), allow_not_found=True, recursive=True)
+        return sorted(
+            self.rel(i.path)
+            for i in self.fs.get_file_info(sel)
+            if i.type == pafs.FileType.File and i.path.endswith(suffix)
+        )
+
+    # -- writing -------------------------------------------------------------------------
+    def makedirs(self, rel: str) -> None:
+        self.fs.create_dir(self.path(rel), recursive=True)
+
+    def open_output(self, rel: str) -> pa.NativeFile:
+        """A new output stream (truncates); parent directories are created."""
+        self.makedirs(posixpath.dirname(_clean_rel(rel)))
+        return self.fs.open_output_stream(self.path(rel))
+
+    def write_bytes_atomic(self, rel: str, data: bytes) -> None:
+        """Write a whole file so readers see either nothing or all of it.
+
+        Local: a temp file in the same directory, fsync, rename. Object stores: a single
+        PUT is already atomic.
+        """
+        rel = _clean_rel(rel)
+        if not self.is_local:
+            with self.open_output(rel) as out:
+                out.write(data)
+            return
+        final = self.path(rel)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        # The temp name is outside any dataset glob: it lives next to the final file but
+        # ends with ".tmp", and only manifests (*.json) and parquet files are ever listed.
+        tmp = f"{final}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        fsync_dir(os.path.dirname(final))
+
+    def move(self, src: str, dst: str) -> None:
+        """Move a file (atomic rename on local disks; copy+delete on object stores)."""
+        self.makedirs(posixpath.dirname(_clean_rel(dst)))
+        if self.is_local:
+            os.replace(self.path(src), self.path(dst))
+            return
+        self.fs.move(self.path(src), self.path(dst))
+
+    def delete(self, rel: str, *, missing_ok: bool = True) -> None:
+        """Delete one file."""
+        try:
+            self.fs.delete_file(self.path(rel))
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+
+    def delete_dir(self, rel: str) -> None:
+        """Delete a directory and everything below it (no error if it does not exist)."""
+        if self.exists(rel):
+            self.fs.delete_dir(self.path(rel))
+
+    def fsync(self, rel: str) -> None:
+        """Flush a local file to disk (no-op on object stores)."""
+        if not self.is_local:
+            return
+        fd = os.open(self.path(rel), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def open_local_append(self, rel: str) -> IO[bytes]:
+        """A plain append-mode file handle (local roots only)."""
+        if not self.is_local:
+            raise OSError(f"append is not supported on {self.scheme}:// roots")
+        self.makedirs(posixpath.dirname(_clean_rel(rel)))
+        return open(self.path(rel), "ab")
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename durable by syncing its directory (best effort; not all OSes allow it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def open_root(root: str | Root, *, endpoint_url: str | None = None) -> Root:
+    """Open an archive root: a local path (created if missing) or a filesystem URI.
+
+    URIs go through `pyarrow.fs.FileSystem.from_uri` (s3://, gs://, ...); credentials come
+    from the standard environment/config of that filesystem. `endpoint_url` points an
+    s3:// root at an S3-compatible store.
+    """
+    if isinstance(root, Root):
+        return root
+    if not root:
+        raise ArchivePathError("archive root must not be empty")
+    if "://" in root and not root.startswith("file://"):
+        scheme = root.split("://", 1)[0].lower()
+        if scheme == "s3" and endpoint_url:
+            bucket_path = root.split("://", 1)[1]
+            fs: pafs.FileSystem = pafs.S3FileSystem(endpoint_override=endpoint_url)
+            base = bucket_path.rstrip("/")
+        else:
+            fs, base = pafs.FileSystem.from_uri(root)
+            base = base.rstrip("/")
+        return Root(fs=fs, base=base, uri=f"{scheme}://{base}", scheme=scheme)
+    path = root.removeprefix("file://")
+    base = os.path.abspath(os.path.expanduser(path))
+    os.makedirs(base, exist_ok=True)
+    return Root(fs=pafs.LocalFileSystem(), base=base, uri=base, scheme="")

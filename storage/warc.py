@@ -1,0 +1,450 @@
+"""WARC/1.1 files: gzip-per-record writing with offsets, O(1) reads by offset, full scans."""
+
+from __future__ import annotations
+
+import gzip
+import http
+import io
+import logging
+import os
+import re
+import threading
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, NamedTuple
+from urllib.parse import urlsplit
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.timeutils import datetime_to_iso_date, iso_date_to_datetime
+from warcio.warcwriter import WARCWriter
+
+from storage.fs import Root, open_root
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_SIZE = 1024**3  # rotate WARC files at ~1 GB
+#: Request headers replaced by a placeholder in the archive unless a source opts in.
+REDACTED_REQUEST_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+REDACTED = "REDACTED"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+HeaderList = Sequence[tuple[str | bytes, str | bytes]]
+
+
+class WarcError(Exception):
+    """A WARC record that cannot be read at the given location."""
+
+
+class RecordRef(NamedTuple):
+    """Where a record lives: root-relative file, byte offset, byte length (gzip member)."""
+
+    warc_file: str
+    offset: int
+    length: int
+
+
+@dataclass
+class WarcRecordData:
+    """One WARC record, parsed into plain values."""
+
+    record_type: str  # response | request | metadata | warcinfo | ...
+    target_uri: str | None
+    warc_date: datetime | None  # UTC, tz-aware
+    record_id: str | None
+    ip_address: str | None
+    status: int | None  # HTTP status of a response record, else None
+    reason: str | None
+    http_headers: list[tuple[str, str]] = field(default_factory=list)
+    payload: bytes = b""  # transfer/content-encoding decoded by warcio when possible
+    content_type: str | None = None  # HTTP Content-Type (WARC Content-Type for non-HTTP)
+    payload_digest: str | None = None
+    truncated: bool = False  # payload cut at max_payload
+    warc_headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        """First HTTP header with this name (case-insensitive), or None."""
+        lname = name.lower()
+        for k, v in self.http_headers:
+            if k.lower() == lname:
+                return v
+        return None
+
+
+def _s(v: str | bytes) -> str:
+    return v.decode("latin-1") if isinstance(v, bytes) else v
+
+
+def _headers(headers: HeaderList) -> list[tuple[str, str]]:
+    # Header values must stay on one line or the record would be unparseable.
+    return [(_s(k).strip(), _s(v).replace("\r", " ").replace("\n", " ")) for k, v in headers]
+
+
+def _warc_date(when: datetime | None) -> str:
+    when = when or datetime.now(UTC)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return str(datetime_to_iso_date(when, use_micros=True))
+
+
+def _check_name(kind: str, value: str) -> None:
+    if not _SAFE_NAME.match(value) or ".." in value:
+        raise ValueError(f"invalid {kind} for a WARC file name: {value!r}")
+
+
+class WarcWriter:
+    """Append WARC/1.1 records (one gzip member each) to rotating files of one crawl.
+
+    Files: `warc/source=<source>/<crawl_id>-<seq:05d>.warc.gz`. Every write returns a
+    `RecordRef`; the record's bytes have reached the OS when it returns (local roots), so a
+    `pages` row pointing at it survives a crash of the writing process. A write that fails
+    half-way (disk full) is truncated away again before the error propagates.
+    """
+
+    def __init__(
+        self,
+        root: str | Root,
+        source: str,
+        crawl_id: str,
+        max_size: int = DEFAULT_MAX_SIZE,
+        *,
+        redact_request_headers: bool = True,
+        software: str = "newsarchive",
+        compress_level: int = 6,
+    ) -> None:
+        _check_name("source", source)
+        _check_name("crawl_id", crawl_id)
+        self.root = open_root(root)
+        self.source = source
+        self.crawl_id = crawl_id
+        self.max_size = max_size
+        self.redact_request_headers = redact_request_headers
+        self.software = software
+        self.compress_level = compress_level
+        self.files: list[str] = []
+        self.last_record_id: str | None = None
+        self.last_payload_digest: str | None = None
+        self._dir = f"warc/source={source}"
+        self._seq = self._first_free_seq()
+        self._out: IO[bytes] | Any | None = None
+        self._file: str | None = None
+        self._pos = 0
+        self._lock = threading.Lock()
+        self._builder = WARCWriter(io.BytesIO(), gzip=False, warc_version="1.1")
+
+    # -- files ---------------------------------------------------------------------------
+    def _first_free_seq(self) -> int:
+        # Never append to a file of an earlier (possibly crashed) run with the same crawl_id.
+        pat = re.compile(re.escape(self.crawl_id) + r"-(\d+)\.warc\.gz$")
+        seqs = [
+            int(m.group(1))
+            for p in self.root.listdir(self._dir)
+            if (m := pat.search(p.rsplit("/", 1)[-1]))
+        ]
+        return max(seqs) + 1 if seqs else 0
+
+    def _open_next(self) -> None:
+        self._close_current()
+        name = f"{self._dir}/{self.crawl_id}-{self._seq:05d}.warc.gz"
+        self._seq += 1
+        if self.root.is_local:
+            self._out = self.root.open_local_append(name)
+            self._pos = self._out.tell()
+        else:
+            self._out = self.root.open_output(name)
+            self._pos = 0
+        self._file = name
+        self.files.append(name)
+        log.debug("opened WARC file %s", name)
+        info = {
+            "software": self.software,
+            "format": "WARC File Format 1.1",
+            "isPartOf": f"{self.source}/{self.crawl_id}",
+        }
+        rec = self._builder.create_warcinfo_record(name.rsplit("/", 1)[-1], info)
+        self._append(rec)
+
+    def _close_current(self) -> None:
+        if self._out is None:
+            return
+        out, name = self._out, self._file
+        self._out = None
+        self._file = None
+        try:
+            out.flush()
+            if self.root.is_local:
+                os.fsync(out.fileno())
+        finally:
+            out.close()
+        log.debug("closed WARC file %s", name)
+
+    def close(self) -> None:
+        """Flush, sync and close the current file."""
+        with self._lock:
+            self._close_current()
+
+    def __enter__(self) -> WarcWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- records -------------------------------------------------------------------------
+    def _serialize(self, record: Any) -> bytes:
+        buf = io.BytesIO()
+        self._builder.out = buf
+        self._builder.write_record(record)
+        # One gzip member per record: any record can be read alone from its offset.
+        return gzip.compress(buf.getvalue(), compresslevel=self.compress_level, mtime=0)
+
+    def _append(self, record: Any) -> RecordRef:
+        data = self._serialize(record)
+        assert self._out is not None and self._file is not None
+        offset = self._pos
+        try:
+            self._out.write(data)
+        except BaseException:
+            # Leave no partial record behind (e.g. ENOSPC half-way through a write).
+            if self.root.is_local:
+                try:
+                    self._out.flush()
+                    self._out.truncate(offset)
+                except OSError:
+                    log.warning("could not truncate %s after a failed write", self._file)
+            raise
+        self._pos = offset + len(data)
+        self.last_record_id = record.rec_headers.get_header("WARC-Record-ID")
+        self.last_payload_digest = record.rec_headers.get_header("WARC-Payload-Digest")
+        return RecordRef(self._file, offset, len(data))
+
+    def _write(self, record: Any) -> RecordRef:
+        with self._lock:
+            if self._out is None or self._pos >= self.max_size:
+                self._open_next()
+            return self._append(record)
+
+    def _warc_headers(
+        self,
+        fetched_at: datetime | None,
+        ip_address: str | None,
+        concurrent_to: str | None,
+    ) -> dict[str, str]:
+        h = {"WARC-Date": _warc_date(fetched_at)}
+        if ip_address:
+            h["WARC-IP-Address"] = ip_address
+        if concurrent_to:
+            h["WARC-Concurrent-To"] = concurrent_to
+        return h
+
+    def write_response(
+        self,
+        url: str,
+        status: int,
+        headers: HeaderList,
+        body: bytes,
+        *,
+        reason: str | None = None,
+        protocol: str = "HTTP/1.1",
+        fetched_at: datetime | None = None,
+        ip_address: str | None = None,
+        body_is_decoded: bool = False,
+        concurrent_to: str | None = None,
+    ) -> RecordRef:
+        """Archive an HTTP response: status line, every header (repeats kept), payload.
+
+        `body_is_decoded=True` says the body was already decompressed/de-chunked (as Scrapy
+        hands it over): Content-Encoding and Transfer-Encoding are then kept as
+        `X-Archive-Orig-*` headers so readers do not try to decode the payload again.
+        """
+        hdrs = _headers(headers)
+        if body_is_decoded:
+            fixed: list[tuple[str, str]] = []
+            for k, v in hdrs:
+                if k.lower() in ("content-encoding", "transfer-encoding", "content-length"):
+                    fixed.append((f"X-Archive-Orig-{k}", v))
+                else:
+                    fixed.append((k, v))
+            fixed.append(("Content-Length", str(len(body))))
+            hdrs = fixed
+        if reason is None:
+            try:
+                reason = http.HTTPStatus(status).phrase
+            except ValueError:
+                reason = ""
+        statusline = f"{status} {reason}".strip()
+        http_headers = StatusAndHeaders(statusline, hdrs, protocol=protocol)
+        rec = self._builder.create_warc_record(
+            url,
+            "response",
+            payload=io.BytesIO(body),
+            length=len(body),
+            http_headers=http_headers,
+            warc_headers_dict=self._warc_headers(fetched_at, ip_address, concurrent_to),
+        )
+        return self._write(rec)
+
+    def write_request(
+        self,
+        url: str,
+        headers: HeaderList,
+        *,
+        method: str = "GET",
+        body: bytes = b"",
+        fetched_at: datetime | None = None,
+        concurrent_to: str | None = None,
+        redact: bool | None = None,
+    ) -> RecordRef:
+        """Archive the HTTP request; Authorization/Cookie values are redacted by default."""
+        redact = self.redact_request_headers if redact is None else redact
+        hdrs = _headers(headers)
+        if redact:
+            hdrs = [(k, REDACTED if k.lower() in REDACTED_REQUEST_HEADERS else v) for k, v in hdrs]
+        parts = urlsplit(url)
+        if not any(k.lower() == "host" for k, _ in hdrs) and parts.netloc:
+            hdrs.insert(0, ("Host", parts.netloc))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        http_headers = StatusAndHeaders(
+            f"{method} {target}", hdrs, protocol="HTTP/1.1", is_http_request=True
+        )
+        rec = self._builder.create_warc_record(
+            url,
+            "request",
+            payload=io.BytesIO(body),
+            length=len(body),
+            http_headers=http_headers,
+            warc_headers_dict=self._warc_headers(fetched_at, None, concurrent_to),
+        )
+        return self._write(rec)
+
+    def write_metadata(
+        self,
+        url: str,
+        fields: Iterable[tuple[str, str]],
+        *,
+        fetched_at: datetime | None = None,
+        concurrent_to: str | None = None,
+    ) -> RecordRef:
+        """A `metadata` record of `name: value` lines (application/warc-fields)."""
+        lines = "".join(f"{k}: {' '.join(str(v).split())}\r\n" for k, v in fields).encode("utf-8")
+        rec = self._builder.create_warc_record(
+            url,
+            "metadata",
+            payload=io.BytesIO(lines),
+            length=len(lines),
+            warc_content_type="application/warc-fields",
+            warc_headers_dict=self._warc_headers(fetched_at, None, concurrent_to),
+        )
+        return self._write(rec)
+
+    def write_failure(
+        self, url: str, error: str, *, fetched_at: datetime | None = None
+    ) -> RecordRef:
+        """Record a fetch that produced no HTTP response (DNS error, reset, timeout)."""
+        return self.write_metadata(url, [("fetch-error", error)], fetched_at=fetched_at)
+
+
+# -- reading -------------------------------------------------------------------------------
+def _parse_record(record: Any, max_payload: int | None) -> WarcRecordData:
+    rh = record.rec_headers
+    date_s = rh.get_header("WARC-Date")
+    warc_date = iso_date_to_datetime(date_s, tz_aware=True) if date_s else None
+    status: int | None = None
+    reason: str | None = None
+    headers: list[tuple[str, str]] = []
+    content_type: str | None = None
+    if record.http_headers is not None:
+        headers = [(str(k), str(v)) for k, v in record.http_headers.headers]
+        if record.rec_type in ("response", "revisit"):
+            code = record.http_headers.get_statuscode()
+            status = int(code) if code and str(code).isdigit() else None
+            statusline = record.http_headers.statusline or ""
+            reason = statusline.split(" ", 1)[1] if " " in statusline else ""
+        content_type = record.http_headers.get_header("Content-Type")
+    else:
+        content_type = record.content_type
+    stream = record.content_stream()
+    truncated = False
+    if max_payload is None:
+        payload = stream.read()
+    else:
+        payload = stream.read(max_payload + 1)
+        if len(payload) > max_payload:
+            payload, truncated = payload[:max_payload], True
+    return WarcRecordData(
+        record_type=record.rec_type,
+        target_uri=rh.get_header("WARC-Target-URI"),
+        warc_date=warc_date,
+        record_id=rh.get_header("WARC-Record-ID"),
+        ip_address=rh.get_header("WARC-IP-Address"),
+        status=status,
+        reason=reason,
+        http_headers=headers,
+        payload=payload,
+        content_type=content_type,
+        payload_digest=rh.get_header("WARC-Payload-Digest"),
+        truncated=truncated,
+        warc_headers=[(str(k), str(v)) for k, v in rh.headers],
+    )
+
+
+def read_record(
+    root: str | Root,
+    warc_file: str,
+    offset: int,
+    length: int,
+    *,
+    max_payload: int | None = None,
+) -> WarcRecordData:
+    """Read one record by seek: a single ranged read of `length` bytes at `offset`.
+
+    `max_payload` bounds the decoded payload (decompression bombs); `truncated` says so.
+    """
+    r = open_root(root)
+    if offset < 0 or length <= 0:
+        raise WarcError(f"invalid WARC location {warc_file}@{offset}+{length}")
+    try:
+        with r.open_input(warc_file) as f:
+            f.seek(offset)
+            data = f.read(length)
+    except FileNotFoundError as e:
+        raise WarcError(f"WARC file not found: {warc_file}") from e
+    if len(data) != length:
+        raise WarcError(f"short read in {warc_file}@{offset}: {len(data)} of {length} bytes")
+    try:
+        it = iter(ArchiveIterator(io.BytesIO(data)))
+        record = next(it)
+        return _parse_record(record, max_payload)
+    except (StopIteration, ArchiveLoadFailed, zlib.error, EOFError, ValueError) as e:
+        raise WarcError(f"no readable WARC record at {warc_file}@{offset}+{length}: {e}") from e
+
+
+def iter_records(
+    root: str | Root,
+    warc_file: str,
+    *,
+    max_payload: int | None = None,
+) -> Iterator[tuple[RecordRef, WarcRecordData]]:
+    """Scan a whole WARC file; a truncated trailing record (crash) ends the scan quietly."""
+    r = open_root(root)
+    with r.open_input(warc_file) as f:
+        it = ArchiveIterator(f)
+        try:
+            for record in it:
+                data = _parse_record(record, max_payload)
+                it.read_to_end(record)
+                yield (
+                    RecordRef(warc_file, it.get_record_offset(), it.get_record_length()),
+                    data,
+                )
+        except (ArchiveLoadFailed, zlib.error, EOFError) as e:
+            log.warning("stopped reading %s at a damaged/truncated record: %s", warc_file, e)
+
+
+def list_warc_files(root: str | Root, source: str | None = None) -> list[str]:
+    """Root-relative WARC files, optionally of one source."""
+    r = open_root(root)
+    sub = f"warc/source={source}" if source else "warc"
+    return r.glob(sub, ".warc.gz")
