@@ -16,7 +16,6 @@ from typing import Any
 import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
-from storage.dedup import content_hash, simhash
 from trafilatura.utils import load_html
 
 from extraction import metadata as md
@@ -26,6 +25,7 @@ from extraction.jsonld_body import repair_with_article_body
 from extraction.options import ExtractionOptions
 from extraction.pagetype import listing_reason
 from extraction.template import TemplateModel
+from storage.dedup import content_hash, simhash
 from storage.urls import url_key
 
 logger = logging.getLogger(__name__)
@@ -255,6 +255,9 @@ def _extract(
         },
     )
     paragraphs = _clean_text(getattr(doc, "text", None) or "") if doc is not None else []
+    title_line = _first_str(getattr(doc, "title", None), signals.ld_article.get("headline"))
+    if paragraphs and title_line and _same_line(paragraphs[0], title_line):
+        paragraphs = paragraphs[1:]  # the headline is metadata, not body text
     if options.use_template and template is not None and template.keys:
         paragraphs = [p for p in paragraphs if not template.is_template(p)]
     if options.boilerplate_filter:
@@ -304,6 +307,10 @@ def _extract(
         fetched_at=fetched_utc,
         extra={"encoding": decoded.encoding},
     )
+
+
+def _same_line(a: str, b: str) -> bool:
+    return re.findall(r"\w+", a.casefold()) == re.findall(r"\w+", b.casefold())
 
 
 def _first_str(*values: Any) -> str | None:

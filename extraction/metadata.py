@@ -176,6 +176,13 @@ _DATEISH = re.compile(
     r"[a-z]*\.?\s+\d{1,2}(?:,\s*\d{4})?|updated|published|\d{1,2}:\d{2}\s*(?:am|pm)?)\b.*$",
     re.IGNORECASE,
 )
+#: A whole part that is a job title ("Transport Correspondent", "Senior Editor").
+_ROLE_ONLY = re.compile(
+    r"^(?:[\w-]+\s+){0,3}(?:correspondent|reporter|editor|writer|columnist|contributor|"
+    r"journalist|photographer|producer|analyst|staff|desk|bureau|redakteur|redaktion|"
+    r"rédaction|redacción|корреспондент|редакция)s?$",
+    re.IGNORECASE,
+)
 _SPLIT = re.compile(r"\s*(?:;|,|\band\b|\bund\b|\bet\b|\by\b|&|\|)\s*", re.IGNORECASE)
 
 
@@ -197,6 +204,8 @@ def clean_authors(raw: Any) -> list[str]:
         text = _DATEISH.sub("", text)
         for part in _SPLIT.split(text):
             part = _BY_PREFIX.sub("", part.strip())
+            if _ROLE_ONLY.match(part.strip(" .,:;-–—|")):
+                continue
             part = _ROLE.sub("", part).strip(" .,:;-–—|")
             if not part or "@" in part or "http" in part.lower() or len(part) > 60:
                 continue
