@@ -1,0 +1,256 @@
+"""Pure discovery parsers: RSS/Atom feeds, sitemaps (index, gzip, Google News), robots.txt."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+from lxml import html as lxml_html
+
+logger = logging.getLogger(__name__)
+
+#: A gzip sitemap may not expand past this (the sitemaps protocol caps files at 50 MB).
+MAX_DECOMPRESSED = 50 * 1024 * 1024
+
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
+
+
+class DiscoveryError(ValueError):
+    """A document that should be a feed or sitemap but cannot be parsed as one."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One URL found in a feed or sitemap, with the hints the document gave about it."""
+
+    url: str
+    title: str | None = None
+    published: datetime | None = None  # feed pubDate / news:publication_date
+    lastmod: datetime | None = None  # sitemap lastmod / atom updated
+
+
+@dataclass(frozen=True)
+class Sitemap:
+    """A parsed sitemap: either a sitemap index (`sitemaps`) or a urlset (`urls`)."""
+
+    kind: str  # "urlset" | "sitemapindex"
+    urls: list[Entry]
+    sitemaps: list[Entry]
+
+
+def _parser() -> etree.XMLParser:
+    # No entity expansion, no network, no DTD: feeds and sitemaps are untrusted input.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        recover=True,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """RFC 822 (RSS) or ISO 8601 (Atom, sitemaps) -> aware UTC datetime; None if unparseable."""
+    if not value:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def maybe_gunzip(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
+    """Decompress gzip bytes (by magic number), refusing to expand past `limit`."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    out = io.BytesIO()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            while chunk := gz.read(65536):
+                out.write(chunk)
+                if out.tell() > limit:
+                    raise DiscoveryError(f"gzip document expands past {limit} bytes")
+    except (OSError, EOFError) as exc:
+        raise DiscoveryError(f"corrupt gzip document: {exc}") from None
+    return out.getvalue()
+
+
+def _root(data: bytes) -> etree._Element:
+    data = maybe_gunzip(data).lstrip()
+    if not data:
+        raise DiscoveryError("empty document")
+    try:
+        root = etree.fromstring(data, parser=_parser())
+    except etree.XMLSyntaxError as exc:
+        raise DiscoveryError(f"not XML: {exc}") from None
+    if root is None:
+        raise DiscoveryError("not XML")
+    return root
+
+
+def _local(tag: object) -> str:
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def _child(el: etree._Element, name: str) -> etree._Element | None:
+    for child in el:
+        if _local(child.tag) == name:
+            return child
+    return None
+
+
+def _text(el: etree._Element | None) -> str | None:
+    if el is None:
+        return None
+    text = "".join(el.itertext()).strip()
+    return text or None
+
+
+def _http_url(href: str | None, base_url: str) -> str | None:
+    if not href:
+        return None
+    url = urljoin(base_url, href.strip())
+    return url if urlsplit(url).scheme in ("http", "https") else None
+
+
+def parse_feed(data: bytes, base_url: str) -> list[Entry]:
+    """Entries of an RSS 2.0, RSS 1.0 (RDF) or Atom feed, in document order."""
+    root = _root(data)
+    kind = _local(root.tag)
+    entries: list[Entry] = []
+    if kind == "feed":  # Atom
+        for item in root:
+            if _local(item.tag) != "entry":
+                continue
+            href = None
+            for link in item:
+                if _local(link.tag) == "link" and link.get("rel", "alternate") == "alternate":
+                    href = link.get("href")
+                    break
+            url = _http_url(href, base_url)
+            if url:
+                entries.append(
+                    Entry(
+                        url=url,
+                        title=_text(_child(item, "title")),
+                        published=parse_date(_text(_child(item, "published")))
+                        or parse_date(_text(_child(item, "updated"))),
+                        lastmod=parse_date(_text(_child(item, "updated"))),
+                    )
+                )
+        return entries
+    if kind not in ("rss", "rdf"):
+        raise DiscoveryError(f"not a feed (root element <{kind}>)")
+    for item in root.iter():
+        if _local(item.tag) != "item":
+            continue
+        href = _text(_child(item, "link"))
+        if not href:
+            guid = _child(item, "guid")
+            if guid is not None and guid.get("isPermaLink", "true").lower() == "true":
+                href = _text(guid)
+        url = _http_url(href, base_url)
+        if url:
+            published = parse_date(_text(_child(item, "pubdate"))) or parse_date(
+                _text(_child(item, "date"))  # dc:date in RSS 1.0
+            )
+            entries.append(Entry(url=url, title=_text(_child(item, "title")), published=published))
+    return entries
+
+
+def parse_sitemap(data: bytes, base_url: str) -> Sitemap:
+    """A urlset (with Google News `news:` fields kept) or a sitemap index; gzip accepted."""
+    root = _root(data)
+    kind = _local(root.tag)
+    if kind not in ("urlset", "sitemapindex"):
+        raise DiscoveryError(f"not a sitemap (root element <{kind}>)")
+    urls: list[Entry] = []
+    sitemaps: list[Entry] = []
+    for node in root:
+        name = _local(node.tag)
+        if name not in ("url", "sitemap"):
+            continue
+        loc = _http_url(_text(_child(node, "loc")), base_url)
+        if not loc:
+            continue
+        lastmod = parse_date(_text(_child(node, "lastmod")))
+        if name == "sitemap":
+            sitemaps.append(Entry(url=loc, lastmod=lastmod))
+            continue
+        title = published = None
+        news = _child(node, "news")
+        if news is not None:
+            title = _text(_child(news, "title"))
+            published = parse_date(_text(_child(news, "publication_date")))
+        urls.append(Entry(url=loc, title=title, published=published, lastmod=lastmod))
+    return Sitemap(kind=kind, urls=urls, sitemaps=sitemaps)
+
+
+def parse_robots_sitemaps(text: str, base_url: str = "") -> list[str]:
+    """The `Sitemap:` URLs a robots.txt lists (case-insensitive key, anywhere in the file)."""
+    found: list[str] = []
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == "sitemap":
+            url = _http_url(value.split("#", 1)[0].strip(), base_url)
+            if url and url not in found:
+                found.append(url)
+    return found
+
+
+def find_feed_links(html: bytes, base_url: str) -> list[str]:
+    """Feeds a page advertises with `<link rel="alternate" type="application/rss+xml">` etc."""
+    if not html.strip():
+        return []
+    try:
+        doc = lxml_html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return []
+    found: list[str] = []
+    base = base_url
+    for base_el in doc.iter("base"):
+        if base_el.get("href"):
+            base = urljoin(base_url, base_el.get("href", ""))
+            break
+    for link in doc.iter("link"):
+        rels = (link.get("rel") or "").lower().split()
+        ctype = (link.get("type") or "").lower().split(";")[0].strip()
+        if "alternate" in rels and ctype in FEED_TYPES:
+            url = _http_url(link.get("href"), base)
+            if url and url not in found:
+                found.append(url)
+    return found
+
+
+_NEWLINES = re.compile(r"[\r\n\t]")
+
+
+def clean_href(href: str) -> str:
+    """Strip whitespace and embedded newlines browsers ignore inside href values."""
+    return _NEWLINES.sub("", href).strip()

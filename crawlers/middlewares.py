@@ -1,0 +1,498 @@
+"""Downloader middlewares: WARC archive + pages rows, SSRF guard, Crawl-delay, Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from itertools import count
+from typing import Any
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Response
+from scrapy.utils.httpobj import urlparse_cached
+
+from crawlers.config import ResolvedSource
+from crawlers.spiders import UrlPolicy
+from storage.pages import write_pages
+from storage.urls import url_key
+from storage.warc import RecordRef, WarcWriter
+
+logger = logging.getLogger(__name__)
+
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+MAX_ERROR_CHARS = 500
+
+
+def _source(crawler: Crawler) -> ResolvedSource:
+    data = crawler.settings.get("NEWSARCHIVE_SOURCE")
+    if not data:
+        raise NotConfigured("NEWSARCHIVE_SOURCE is not set")
+    return ResolvedSource(**data)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming the failure: `TimeoutError: ...`, `DNSLookupError: ...`."""
+    text = " ".join(str(exc).split()) or repr(exc)
+    return f"{type(exc).__name__}: {text}"[:MAX_ERROR_CHARS]
+
+
+def archived_headers(headers: Any) -> list[tuple[bytes, bytes]]:
+    """Scrapy headers -> (name, value) pairs, repeats kept, in arrival order.
+
+    Twisted has already removed the chunked framing, so Transfer-Encoding is kept under
+    another name: the archived payload is the body as sent minus that framing only.
+    """
+    pairs: list[tuple[bytes, bytes]] = []
+    for name, values in headers.items():
+        key = bytes(name)
+        if key.lower() == b"transfer-encoding":
+            key = b"X-Archive-Orig-" + key
+        for value in values:
+            pairs.append((key, bytes(value)))
+    return pairs
+
+
+@dataclass
+class Fetch:
+    """What the archive needs to know about one fetch attempt (plain values, no Scrapy)."""
+
+    url: str
+    method: str
+    request_headers: list[tuple[bytes, bytes]]
+    request_body: bytes
+    fetched_at: datetime
+    status: int | None = None
+    protocol: str | None = None
+    response_headers: list[tuple[bytes, bytes]] | None = None
+    body: bytes = b""
+    ip_address: str | None = None
+    error: str | None = None
+
+
+class WarcArchiveMiddleware:
+    """Writes every fetch (responses of any status, and failures) to WARC and `pages` rows.
+
+    Sits closest to the downloader, so it sees raw bodies (before decompression) and every
+    redirect hop and retry. Writes run on one worker thread, off the reactor; pages rows are
+    flushed in batches (size or age) so a killed crawl loses at most the last batch, and a
+    row is only buffered after the WARC record it points to was written.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.source = _source(crawler)
+        self.root: str = settings["NEWSARCHIVE_ROOT"]
+        self.crawl_id: str = settings["NEWSARCHIVE_CRAWL_ID"]
+        if not self.root or not self.crawl_id:
+            raise NotConfigured("NEWSARCHIVE_ROOT / NEWSARCHIVE_CRAWL_ID not set")
+        self.batch_size = settings.getint("NEWSARCHIVE_PAGES_BATCH", 500)
+        self.flush_seconds = settings.getfloat("NEWSARCHIVE_PAGES_FLUSH_SECONDS", 5.0)
+        self.max_redirects = settings.getint("REDIRECT_MAX_TIMES", 20)
+        self.writer = WarcWriter(
+            self.root,
+            self.source.name,
+            self.crawl_id,
+            self.source.warc_max_size,
+            redact_request_headers=not self.source.keep_auth_headers,
+        )
+        # One thread: WARC appends and Parquet flushes stay ordered and off the reactor.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc")
+        self.rows: list[dict[str, Any]] = []
+        self.pages_files: list[str] = []
+        self.last_flush = time.monotonic()
+        self.inflight: set[int] = set()
+        self.pending: dict[int, list[dict[str, Any]]] = {}  # redirect hops awaiting chain end
+        self.tokens = count(1)
+        self.bytes_archived = 0
+        self.flush_lock = asyncio.Lock()
+        self.closing: asyncio.Future[None] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcArchiveMiddleware:
+        mw = cls(crawler)
+        crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
+        return mw
+
+    # -- downloader hooks -------------------------------------------------------------------
+
+    def process_request(self, request: Request) -> None:
+        # A fresh token per download attempt; retries and redirect hops copy meta, so a
+        # copied token of an earlier attempt is never in `inflight` any more.
+        token = next(self.tokens)
+        self.inflight.add(token)
+        request.meta["na_token"] = token
+        request.meta.setdefault("na_chain", token)
+        request.meta["na_started"] = datetime.now(UTC)
+
+    async def process_response(self, request: Request, response: Response) -> Response:
+        self.inflight.discard(request.meta.get("na_token", -1))
+        fetch = self._fetch(request)
+        fetch.status = response.status
+        fetch.protocol = response.protocol or "HTTP/1.1"
+        fetch.response_headers = archived_headers(response.headers)
+        fetch.body = response.body
+        fetch.ip_address = str(response.ip_address) if response.ip_address else None
+        ref, digest = await self._run(self._write_exchange, fetch)
+        self.bytes_archived += ref.length
+        row = self._row(request, fetch, ref, digest)
+        row["content_type"] = self._header(response, b"Content-Type")
+        location = self._header(response, b"Location")
+        if self._will_redirect(request, response, location):
+            row["final_url"] = response.urljoin(location or "")
+            self.pending.setdefault(request.meta["na_chain"], []).append(row)
+        else:
+            await self._end_chain(request, row, final_url=response.url)
+        self._count_status(response.status)
+        return response
+
+    async def process_exception(self, request: Request, exception: Exception) -> None:
+        token = request.meta.get("na_token", -1)
+        if token not in self.inflight:
+            # Refused before any byte went out (robots, offsite, SSRF guard): not a fetch,
+            # but it may end a redirect chain whose hops are waiting for their final_url.
+            chain = request.meta.get("na_chain")
+            if chain in self.pending:
+                await self._emit(self._finish(self.pending.pop(chain), request.url))
+            return None
+        self.inflight.discard(token)
+        fetch = self._fetch(request)
+        fetch.error = describe_error(exception)
+        ref, digest = await self._run(self._write_exchange, fetch)
+        row = self._row(request, fetch, ref, digest)
+        await self._end_chain(request, row, final_url=request.url)
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value("newsarchive/fetch_errors")
+        return None
+
+    async def spider_closed(self, spider: Spider, reason: str) -> None:
+        leftovers = [row for rows in self.pending.values() for row in rows]
+        self.pending.clear()
+        self.rows.extend(leftovers)
+        try:
+            await self.flush(force=True)
+            await self._run(self.writer.close)
+        except Exception as exc:  # already reported through _fail; the writer must close
+            logger.error("final archive flush failed: %s", describe_error(exc))
+        finally:
+            self.executor.shutdown(wait=True)
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.set_value("newsarchive/pages_files", list(self.pages_files))
+            stats.set_value("newsarchive/warc_files", list(self.writer.files))
+            stats.set_value("newsarchive/bytes_archived", self.bytes_archived)
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def _fetch(self, request: Request) -> Fetch:
+        return Fetch(
+            url=request.url,
+            method=request.method,
+            request_headers=archived_headers(request.headers),
+            request_body=request.body,
+            fetched_at=request.meta.get("na_started") or datetime.now(UTC),
+        )
+
+    def _write_exchange(self, fetch: Fetch) -> tuple[RecordRef | None, str | None]:
+        """Runs on the writer thread: response (or failure) record, then the request record."""
+        if fetch.status is None:
+            self.writer.write_failure(
+                fetch.url, fetch.error or "unknown", fetched_at=fetch.fetched_at
+            )
+            failure_id = self.writer.last_record_id
+            self.writer.write_request(
+                fetch.url,
+                fetch.request_headers,
+                method=fetch.method,
+                body=fetch.request_body,
+                fetched_at=fetch.fetched_at,
+                concurrent_to=failure_id,
+            )
+            return None, None
+        ref = self.writer.write_response(
+            fetch.url,
+            fetch.status,
+            fetch.response_headers or [],
+            fetch.body,
+            protocol=fetch.protocol or "HTTP/1.1",
+            fetched_at=fetch.fetched_at,
+            ip_address=fetch.ip_address,
+        )
+        response_id = self.writer.last_record_id
+        digest = self.writer.last_payload_digest
+        self.writer.write_request(
+            fetch.url,
+            fetch.request_headers,
+            method=fetch.method,
+            body=fetch.request_body,
+            fetched_at=fetch.fetched_at,
+            concurrent_to=response_id,
+        )
+        return ref, digest
+
+    def _row(
+        self, request: Request, fetch: Fetch, ref: RecordRef | None, digest: str | None
+    ) -> dict[str, Any]:
+        meta = request.meta
+        via = meta.get("na_via")
+        if via is None and urlparse_cached(request).path == "/robots.txt":
+            via = "robots"  # fetched by the robots.txt middleware, not by the spider
+        return {
+            "url": request.url,
+            "final_url": None,
+            "url_key": url_key(request.url),
+            "source": self.source.name,
+            "crawl_id": self.crawl_id,
+            "status": fetch.status,
+            "content_type": None,
+            "fetched_at": fetch.fetched_at,
+            "discovered_via": via,
+            "depth": meta.get("na_depth"),
+            "referrer": meta.get("na_referrer"),
+            "warc_file": ref.warc_file if ref else None,
+            "warc_offset": ref.offset if ref else None,
+            "warc_length": ref.length if ref else None,
+            "payload_digest": digest,
+            "error": fetch.error,
+            "published_hint": meta.get("na_published_hint"),
+            "title_hint": meta.get("na_title_hint"),
+        }
+
+    @staticmethod
+    def _header(response: Response, name: bytes) -> str | None:
+        value = response.headers.get(name)
+        return value.decode("latin-1") if value else None
+
+    def _will_redirect(self, request: Request, response: Response, location: str | None) -> bool:
+        """Mirror RedirectMiddleware's decision, so hop rows wait for the chain's end."""
+        if response.status not in REDIRECT_CODES or not location:
+            return False
+        if request.meta.get("dont_redirect"):
+            return False
+        allowed = request.meta.get("handle_httpstatus_list", [])
+        if response.status in allowed or request.meta.get("handle_httpstatus_all"):
+            return False
+        return int(request.meta.get("redirect_times", 0)) + 1 <= self.max_redirects
+
+    @staticmethod
+    def _finish(rows: list[dict[str, Any]], final_url: str) -> list[dict[str, Any]]:
+        for row in rows:
+            row["final_url"] = final_url
+        return rows
+
+    async def _end_chain(self, request: Request, row: dict[str, Any], final_url: str) -> None:
+        hops = self.pending.pop(request.meta.get("na_chain", -1), [])
+        await self._emit(self._finish([*hops, row], final_url))
+
+    async def _emit(self, rows: list[dict[str, Any]]) -> None:
+        self.rows.extend(rows)
+        if (
+            len(self.rows) >= self.batch_size
+            or time.monotonic() - self.last_flush >= self.flush_seconds
+        ):
+            await self.flush()
+
+    async def flush(self, force: bool = False) -> None:
+        """Write buffered pages rows as one Parquet file (on the writer thread)."""
+        async with self.flush_lock:
+            if not self.rows:
+                return
+            rows, self.rows = self.rows, []
+            self.last_flush = time.monotonic()
+            files = await self._run(write_pages, self.root, self.source.name, self.crawl_id, rows)
+            self.pages_files.extend(files)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.executor, fn, *args)
+        except Exception as exc:
+            self._fail(exc)
+            raise
+
+    def _fail(self, exc: Exception) -> None:
+        """The archive cannot be written (disk full, ...): stop the crawl, report why."""
+        stats = self.crawler.stats
+        if stats is not None and not stats.get_value("newsarchive/archive_error"):
+            stats.set_value("newsarchive/archive_error", describe_error(exc))
+            logger.error("archive write failed, stopping the crawl: %s", describe_error(exc))
+            engine = self.crawler.engine
+            if engine is not None and engine.running:
+                self.closing = asyncio.ensure_future(
+                    engine.close_spider_async(reason="archive_error")
+                )
+
+    def _count_status(self, status: int) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(f"newsarchive/status/{status}")
+
+
+def _is_public(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return bool(addr.is_global) and not addr.is_multicast
+
+
+class SsrfGuardMiddleware:
+    """Refuses non-http(s), off-site, and (unless allowed) private/loopback/link-local targets.
+
+    Applies to every request, redirect hops included; the host's DNS answers are checked,
+    not only its name. `allow_private_addresses: true` (tests, the demo) lifts the IP check.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.source = _source(crawler)
+        self.policy = UrlPolicy.from_source(self.source)
+        self.allow_private = self.source.allow_private_addresses
+        self.verdicts: dict[str, str | None] = {}  # host -> refusal reason (None: ok)
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SsrfGuardMiddleware:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        parts = urlparse_cached(request)
+        if parts.scheme not in ("http", "https"):
+            self._refuse("non_http")
+            raise IgnoreRequest(f"refused non-http(s) URL {request.url}")
+        host = parts.hostname or ""
+        if not self.policy.host_allowed(host):
+            self._refuse("offsite")
+            raise IgnoreRequest(f"refused off-site host {host!r}")
+        if self.allow_private:
+            return None
+        if host not in self.verdicts:
+            self.verdicts[host] = await self._check_host(host, parts.port)
+        reason = self.verdicts[host]
+        if reason:
+            self._refuse("private")
+            raise IgnoreRequest(reason)
+        return None
+
+    async def _check_host(self, host: str, port: int | None) -> str | None:
+        try:
+            ipaddress.ip_address(host)
+            ips = [host]
+        except ValueError:
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)
+            except OSError:
+                return None  # let the download fail and be recorded as a DNS error
+            ips = [str(info[4][0]) for info in infos]
+        for ip in ips:
+            if not _is_public(ip):
+                return f"refused non-public address {ip} for host {host!r}"
+        return None
+
+    def _refuse(self, why: str) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(f"newsarchive/refused/{why}")
+
+
+class PoliteRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, plus the `Crawl-delay` it leaves unapplied."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.crawl_delays: dict[str, float] = {}
+
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        await super().process_request(request)
+        netloc = urlparse_cached(request).netloc
+        if netloc in self.crawl_delays:
+            # AutoThrottle must not shrink the delay the site asked for.
+            request.meta["autothrottle_dont_adjust_delay"] = True
+
+    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        await super()._parse_robots(response, netloc, request)
+        parser = self._parsers.get(netloc)
+        getter = getattr(parser, "crawl_delay", None)
+        if getter is None:
+            return
+        delay = getter(self._robotstxt_useragent or self._default_useragent)
+        if not delay or delay <= 0:
+            return
+        delay = min(float(delay), 60.0)  # a hostile robots.txt cannot stall the crawl for days
+        self.crawl_delays[netloc] = delay
+        downloader = self.crawler.engine.downloader if self.crawler.engine else None
+        if downloader is None:
+            return
+        key = downloader.get_slot_key(request)
+        downloader.per_slot_settings.setdefault(key, {})["delay"] = delay
+        slot = downloader.slots.get(key)
+        if slot is not None:
+            slot.delay = max(slot.delay, delay)
+        logger.info("honouring Crawl-delay %.1fs for %s", delay, netloc)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date); None if absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+class RetryAfterMiddleware:
+    """On 429/503 with Retry-After, pause the site's download slot before the retry goes out."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.max_wait = crawler.settings.getfloat("NEWSARCHIVE_MAX_RETRY_AFTER", 120.0)
+        self.max_retries = crawler.settings.getint("RETRY_TIMES")
+        if not crawler.settings.getbool("RETRY_ENABLED"):
+            raise NotConfigured
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RetryAfterMiddleware:
+        return cls(crawler)
+
+    async def process_response(self, request: Request, response: Response) -> Response:
+        if response.status not in (429, 503):
+            return response
+        raw = response.headers.get(b"Retry-After")
+        wait = parse_retry_after(raw.decode("latin-1") if raw else None)
+        if wait is None or wait <= 0:
+            return response
+        if int(request.meta.get("retry_times", 0)) >= self.max_retries:
+            return response  # no retry follows; nothing to wait for
+        wait = min(wait, self.max_wait)
+        self._pause_slot(request, wait)
+        await asyncio.sleep(wait)  # the retry RetryMiddleware builds next goes out after this
+        return response
+
+    def _pause_slot(self, request: Request, wait: float) -> None:
+        """Hold every other request to this site too (private Scrapy API; best effort)."""
+        downloader = self.crawler.engine.downloader if self.crawler.engine else None
+        try:
+            key = downloader.get_slot_key(request)  # type: ignore[union-attr]
+            slot = downloader.slots.get(key)  # type: ignore[union-attr]
+            if slot is None:
+                return
+            loop = asyncio.get_running_loop()
+            if slot.latercall is not None:
+                slot.latercall.cancel()
+            slot.latercall = loop.call_later(wait, downloader._latercall, slot)  # type: ignore[union-attr]
+        except (AttributeError, RuntimeError) as exc:
+            logger.debug("could not pause download slot: %s", exc)

@@ -1,0 +1,151 @@
+"""Child-process entry point: one Scrapy crawl of one source (`python -m crawlers.process`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Container
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crawlers.config import ResolvedSource, parse_duration
+from crawlers.settings import build_settings
+from crawlers.spiders import NewsSpider
+from storage.pages import archived_url_keys, read_pages
+from storage.warc import WarcError, read_record
+
+logger = logging.getLogger(__name__)
+
+#: Conditional-GET validators are looked up in pages rows this recent.
+VALIDATOR_LOOKBACK = timedelta(days=60)
+
+
+def recrawl_keys(root: str, source: ResolvedSource, now: datetime) -> Container[str]:
+    """url_keys first archived (status 200) inside the source's recrawl_window."""
+    if not source.recrawl_window:
+        return frozenset()
+    cutoff = now - timedelta(seconds=parse_duration(source.recrawl_window))
+    table = read_pages(root, source.name, columns=["url_key", "status", "fetched_at"])
+    table = table.filter(pc.equal(table["status"], 200))
+    if table.num_rows == 0:
+        return frozenset()
+    first = table.group_by("url_key").aggregate([("fetched_at", "min")])
+    recent = first.filter(
+        pc.greater_equal(first["fetched_at_min"], pa.scalar(cutoff, first["fetched_at_min"].type))
+    )
+    return frozenset(recent["url_key"].to_pylist())
+
+
+def conditional_validators(root: str, source: ResolvedSource, now: datetime) -> dict[str, Any]:
+    """url -> ETag / Last-Modified of the latest 200 of each feed, sitemap and start page."""
+    table = read_pages(
+        root,
+        source.name,
+        since=now - VALIDATOR_LOOKBACK,
+        columns=["url", "status", "depth", "fetched_at", "warc_file", "warc_offset", "warc_length"],
+    )
+    if table.num_rows == 0:
+        return {}
+    mask = pc.and_(pc.equal(table["status"], 200), pc.equal(table["depth"], 0))
+    rows = table.filter(mask).sort_by([("fetched_at", "descending")]).to_pylist()
+    found: dict[str, Any] = {}
+    for row in rows:
+        if row["url"] in found or row["warc_file"] is None:
+            continue
+        ref = (row["warc_file"], row["warc_offset"], row["warc_length"])
+        try:
+            rec = read_record(root, *ref, max_payload=0)
+        except WarcError as exc:
+            logger.warning("validators of %s unreadable: %s", row["url"], exc)
+            continue
+        etag, modified = rec.header("ETag"), rec.header("Last-Modified")
+        if etag or modified:
+            found[row["url"]] = {"etag": etag, "last_modified": modified, "record": list(ref)}
+    return found
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one crawl described by `job` (see runner.py) and return the result dict."""
+    from scrapy.crawler import CrawlerProcess
+
+    source = ResolvedSource(**job["source"])
+    root: str = job["root"]
+    crawl_id: str = job["crawl_id"]
+    now = datetime.now(UTC)
+    settings = build_settings(
+        source,
+        root=root,
+        crawl_id=crawl_id,
+        max_pages=job.get("max_pages"),
+        log_level=job.get("log_level", "WARNING"),
+    )
+    archived = archived_url_keys(root, source.name)
+    process = CrawlerProcess(settings, install_root_handler=True)
+    crawler = process.create_crawler(NewsSpider)
+    failures: list[str] = []
+    deferred = process.crawl(
+        crawler,
+        source=source,
+        max_pages=settings["NEWSARCHIVE_MAX_PAGES"],
+        archived=archived,
+        recrawl_keys=recrawl_keys(root, source, now),
+        conditional=conditional_validators(root, source, now),
+    )
+    deferred.addErrback(lambda failure: failures.append(failure.getTraceback()))
+    process.start()
+    stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
+    spider = crawler.spider
+    counts = dict(spider.counts) if isinstance(spider, NewsSpider) else {}
+    by_status = {
+        key.rsplit("/", 1)[-1]: int(value)
+        for key, value in stats.items()
+        if key.startswith("newsarchive/status/")
+    }
+    refused = {
+        key.rsplit("/", 1)[-1]: int(value)
+        for key, value in stats.items()
+        if key.startswith("newsarchive/refused/")
+    }
+    finish = str(stats.get("finish_reason", "unknown"))
+    return {
+        "crawl_id": crawl_id,
+        "source": source.name,
+        "finish_reason": finish,
+        "pages_files": list(stats.get("newsarchive/pages_files", [])),
+        "warc_files": list(stats.get("newsarchive/warc_files", [])),
+        "bytes_archived": int(stats.get("newsarchive/bytes_archived", 0)),
+        "status_counts": by_status,
+        "fetch_errors": int(stats.get("newsarchive/fetch_errors", 0)),
+        "requests_scheduled": spider.scheduled if isinstance(spider, NewsSpider) else 0,
+        "dropped_offsite": counts.get("dropped_offsite", 0) + refused.get("offsite", 0),
+        "dropped_non_http": counts.get("dropped_non_http", 0) + refused.get("non_http", 0),
+        "refused_private": refused.get("private", 0),
+        "robots_forbidden": int(stats.get("robotstxt/forbidden", 0)),
+        "skipped_archived": counts.get("skipped_archived", 0),
+        "counts": counts,
+        "archive_error": stats.get("newsarchive/archive_error"),
+        "crawl_error": failures[0] if failures else None,
+    }
+
+
+def main() -> int:
+    """Read the job as JSON on stdin, crawl, write the result JSON to job['result_path']."""
+    job = json.load(sys.stdin)
+    result = run(job)
+    with open(job["result_path"], "w", encoding="utf-8") as fh:
+        json.dump(result, fh)
+    if result.get("crawl_error"):
+        print(f"crawl failed: {result['crawl_error']}", file=sys.stderr)
+        return 1
+    if result.get("archive_error"):
+        print(f"crawl failed: {result['archive_error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

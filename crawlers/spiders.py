@@ -1,0 +1,315 @@
+"""NewsSpider: one generic, config-driven spider (start pages, feeds, sitemaps, links)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import scrapy
+from scrapy.http import Response, TextResponse
+
+from crawlers import discovery
+from crawlers.config import ResolvedSource, parse_duration
+from storage.urls import canonicalize_url, url_key
+
+logger = logging.getLogger(__name__)
+
+#: Scheduler priorities: discovery documents first, then articles, then navigation pages.
+PRIORITY = {"robots": 40, "sitemap": 30, "feed": 30, "start": 20, "article": 10, "page": 0}
+
+
+@dataclass
+class UrlPolicy:
+    """Which URLs a source may fetch and which of them are articles (pure, no Scrapy)."""
+
+    allowed_domains: list[str]
+    article_patterns: list[re.Pattern[str]] = field(default_factory=list)
+    deny_patterns: list[re.Pattern[str]] = field(default_factory=list)
+
+    @classmethod
+    def from_source(cls, source: ResolvedSource) -> UrlPolicy:
+        return cls(
+            allowed_domains=[d.lower().strip(".") for d in source.allowed_domains],
+            article_patterns=[re.compile(p) for p in source.article_url_patterns],
+            deny_patterns=[re.compile(p) for p in source.deny_url_patterns],
+        )
+
+    def host_allowed(self, host: str) -> bool:
+        """A host is allowed when it is, or is a subdomain of, an allowed domain (ports ignored)."""
+        host = host.lower().strip(".")
+        if not self.allowed_domains:
+            return True
+        return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
+
+    def verdict(self, url: str) -> str:
+        """'ok', or why the URL is dropped: 'non_http', 'offsite' or 'denied'."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return "non_http"
+        try:
+            host = parts.hostname or ""
+        except ValueError:
+            return "non_http"
+        if not host or not self.host_allowed(host):
+            return "offsite"
+        if any(p.search(url) for p in self.deny_patterns):
+            return "denied"
+        return "ok"
+
+    def is_article(self, url: str) -> bool:
+        return any(p.search(url) for p in self.article_patterns)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class NewsSpider(scrapy.Spider):
+    """Crawls one source: start pages, feeds and sitemaps, then links up to `max_depth`."""
+
+    name = "news"
+
+    def __init__(
+        self,
+        source: ResolvedSource,
+        *,
+        max_pages: int | None = None,
+        archived: Container[str] = frozenset(),
+        recrawl_keys: Container[str] = frozenset(),
+        conditional: dict[str, dict[str, Any]] | None = None,
+        now: Callable[[], datetime] = utc_now,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=self.name, **kwargs)
+        self.source = source
+        self.policy = UrlPolicy.from_source(source)
+        self.allowed_domains = list(self.policy.allowed_domains)
+        self.max_pages = max_pages if max_pages is not None else source.max_pages
+        self.max_depth = source.max_depth
+        self.archived = archived  # url_keys of articles stored by earlier crawls (status 200)
+        self.recrawl_keys = recrawl_keys  # ... of those, first seen inside recrawl_window
+        self.conditional = conditional or {}  # url -> {"etag", "last_modified", "record"}
+        self.now = now
+        self.sitemap_cutoff: datetime | None = None
+        if source.sitemap_max_age:
+            self.sitemap_cutoff = now() - timedelta(seconds=parse_duration(source.sitemap_max_age))
+        self.seen: set[str] = set()  # url_keys scheduled in this run (bounded by the budget)
+        self.scheduled = 0
+        self.counts: Counter[str] = Counter()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def make_request(
+        self,
+        url: str,
+        *,
+        via: str,
+        kind: str,
+        depth: int,
+        referrer: str | None = None,
+        title_hint: str | None = None,
+        published_hint: datetime | None = None,
+    ) -> scrapy.Request | None:
+        """A request for `url` if policy, dedup, incremental state and budget allow it."""
+        url = discovery.clean_href(url)
+        verdict = self.policy.verdict(url)
+        if verdict != "ok":
+            self.counts[f"dropped_{verdict}"] += 1
+            return None
+        target = canonicalize_url(url)
+        key = url_key(target)
+        if key in self.seen:
+            self.counts["duplicate"] += 1
+            return None
+        if kind == "page" and self.policy.is_article(target):
+            kind = "article"
+        if kind == "article" and key in self.archived and key not in self.recrawl_keys:
+            self.seen.add(key)
+            self.counts["skipped_archived"] += 1
+            return None
+        if self.scheduled >= self.max_pages:
+            self.counts["dropped_budget"] += 1
+            return None
+        self.seen.add(key)
+        self.scheduled += 1
+        callbacks = {
+            "start": self.parse_start,
+            "feed": self.parse_feed,
+            "sitemap": self.parse_sitemap,
+        }
+        headers: dict[str, str] = {}
+        meta: dict[str, Any] = {
+            "na_via": via,
+            "na_kind": kind,
+            "na_depth": depth,
+            "na_referrer": referrer,
+            "na_title_hint": title_hint,
+            "na_published_hint": published_hint,
+        }
+        previous = self.conditional.get(target) if kind in callbacks else None
+        if previous:
+            if previous.get("etag"):
+                headers["If-None-Match"] = previous["etag"]
+            if previous.get("last_modified"):
+                headers["If-Modified-Since"] = previous["last_modified"]
+            meta["na_previous"] = previous.get("record")
+            meta["handle_httpstatus_list"] = [304]
+        if referrer:
+            headers["Referer"] = referrer
+        return scrapy.Request(
+            target,
+            callback=callbacks.get(kind, self.parse_page),
+            errback=self.on_error,
+            headers=headers,
+            meta=meta,
+            priority=PRIORITY[kind],
+        )
+
+    def initial_requests(self) -> Iterator[scrapy.Request]:
+        """Sitemaps and feeds first (they name articles directly), then the start pages."""
+        for url in self.source.sitemaps:
+            if req := self.make_request(url, via="sitemap", kind="sitemap", depth=0):
+                yield req
+        for url in self.source.feeds:
+            if req := self.make_request(url, via="feed", kind="feed", depth=0):
+                yield req
+        for url in self.source.start_urls:
+            if req := self.make_request(url, via="start", kind="start", depth=0):
+                yield req
+
+    async def start(self) -> AsyncIterator[Any]:
+        for req in self.initial_requests():
+            yield req
+
+    # -- callbacks --------------------------------------------------------------------------
+
+    def body_of(self, response: Response) -> bytes:
+        """The response body, or for a 304 the body stored by the crawl that got the 200."""
+        if response.status != 304:
+            return response.body
+        record = response.meta.get("na_previous")
+        if not record:
+            return b""
+        from storage.warc import read_record  # storage is a dependency of crawlers by design
+
+        try:
+            data = read_record(self.settings["NEWSARCHIVE_ROOT"], *record)
+        except Exception as exc:  # a missing old record must not stop the crawl
+            logger.warning("cannot reread %s for 304 of %s: %s", record, response.url, exc)
+            return b""
+        self.counts["not_modified"] += 1
+        return bytes(data.payload)
+
+    def parse_start(self, response: Response) -> Iterator[scrapy.Request]:
+        body = self.body_of(response)
+        depth = int(response.meta.get("na_depth", 0))
+        for feed in discovery.find_feed_links(body, response.url):
+            if req := self.make_request(
+                feed, via="feed", kind="feed", depth=depth, referrer=response.url
+            ):
+                yield req
+        yield from self.follow_links(response, body)
+
+    def parse_page(self, response: Response) -> Iterator[scrapy.Request]:
+        yield from self.follow_links(response, response.body)
+
+    def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
+        body = self.body_of(response)
+        depth = int(response.meta.get("na_depth", 0))
+        try:
+            entries = discovery.parse_feed(body, response.url)
+        except discovery.DiscoveryError as exc:
+            self.counts["bad_feed"] += 1
+            logger.warning("feed %s not parsed: %s", response.url, exc)
+            return
+        for entry in entries:
+            if req := self.make_request(
+                entry.url,
+                via="feed",
+                kind="article",
+                depth=depth + 1,
+                referrer=response.url,
+                title_hint=entry.title,
+                published_hint=entry.published,
+            ):
+                yield req
+
+    def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
+        body = self.body_of(response)
+        depth = int(response.meta.get("na_depth", 0))
+        if urlsplit(response.url).path.endswith("/robots.txt"):
+            text = body.decode("utf-8", errors="replace")
+            for url in discovery.parse_robots_sitemaps(text, response.url):
+                if req := self.make_request(
+                    url, via="sitemap", kind="sitemap", depth=depth, referrer=response.url
+                ):
+                    yield req
+            return
+        try:
+            sitemap = discovery.parse_sitemap(body, response.url)
+        except discovery.DiscoveryError as exc:
+            self.counts["bad_sitemap"] += 1
+            logger.warning("sitemap %s not parsed: %s", response.url, exc)
+            return
+        for child in sitemap.sitemaps:
+            if self._too_old(child.lastmod):
+                self.counts["sitemap_too_old"] += 1
+                continue
+            if req := self.make_request(
+                child.url, via="sitemap", kind="sitemap", depth=depth, referrer=response.url
+            ):
+                yield req
+        for entry in sitemap.urls:
+            if self._too_old(entry.published or entry.lastmod):
+                self.counts["sitemap_too_old"] += 1
+                continue
+            if req := self.make_request(
+                entry.url,
+                via="sitemap",
+                kind="article",
+                depth=depth + 1,
+                referrer=response.url,
+                title_hint=entry.title,
+                published_hint=entry.published,
+            ):
+                yield req
+
+    def follow_links(self, response: Response, body: bytes) -> Iterator[scrapy.Request]:
+        depth = int(response.meta.get("na_depth", 0))
+        if not self.source.follow_links or depth >= self.max_depth:
+            return
+        if not isinstance(response, TextResponse) or response.status == 304:
+            if response.status == 304 and body:
+                response = response.replace(cls=scrapy.http.HtmlResponse, body=body)
+            else:
+                return
+        assert isinstance(response, TextResponse)
+        for href in self.extract_hrefs(response):
+            if req := self.make_request(
+                href, via="link", kind="page", depth=depth + 1, referrer=response.url
+            ):
+                yield req
+
+    @staticmethod
+    def extract_hrefs(response: TextResponse) -> Iterable[str]:
+        """Absolute URLs of `<a href>` and `<area href>` links, honouring `<base href>`."""
+        try:
+            base = response.xpath("//base/@href").get()
+            hrefs = response.xpath("//a/@href | //area/@href").getall()
+        except ValueError:  # not parseable as HTML at all
+            return []
+        base_url = urljoin(response.url, base) if base else response.url
+        return [urljoin(base_url, discovery.clean_href(h)) for h in hrefs if h.strip()]
+
+    def on_error(self, failure: Any) -> None:
+        """Failures are archived by the WARC middleware; only count them here."""
+        self.counts[f"error_{failure.type.__name__}"] += 1
+
+    def _too_old(self, when: datetime | None) -> bool:
+        return self.sitemap_cutoff is not None and when is not None and when < self.sitemap_cutoff
