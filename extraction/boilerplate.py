@@ -39,6 +39,18 @@ _ALWAYS = re.compile(
     | tags?\s*:.{0,200}
     | (?:filed\s+under|categories|posted\s+in)\s*:.{0,200}
     | \S+\s*[−\-+×x*÷/]\s*\S+\s*=\s*\S{0,3}
+    | -+|[|•·*]+
+    | \d{4}-\d\d-\d\d(?:[T\s]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?
+    | thanks?\s+(?:you\s+)?for\s+(?:signing\s+up|subscribing|registering).*
+    | keep\s+an\s+eye\s+on\s+your\s+inbox.*
+    | (?:sorry!?\s*)?there\s+was\s+an\s+error\s+processing\s+your\s+(?:subscription|request).*
+    | sorry!?
+    | .{0,40}\bnewsletters?
+    | \(?(?:(?:additional\s+)?reporting|writing|editing|compiled|produced|edited)\s+by\b.*
+    | .{0,200}\bcontributed\s+(?:to\s+)?this\s+(?:report|story|article)\.?\)?
+    | .{0,80}for\s+your\s+personal,?\s+non-?commercial\s+use\s+only.*
+    | (?:if|when)\s+you\s+(?:buy|purchase|click|shop).{0,120}(?:commission|share\s+of\s+the\s+sale|
+         compensat|affiliate).*
     | (?:folgen\s+sie\s+uns|suivez-nous|síguenos|seguici|volg\s+ons)\b.{0,60}
     | (?:newsletter\s+abonnieren|abonnez-vous|suscríbete)\b.{0,80}
     | (?:kommentar\s+schreiben|laisser\s+un\s+commentaire|deja\s+un\s+comentario)\b.{0,40}
@@ -47,6 +59,24 @@ _ALWAYS = re.compile(
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
+#: Calls to subscribe / sign up: a short paragraph with an imperative and a channel word.
+_PROMO_VERB = re.compile(
+    r"\b(?:sign\s+up|subscribe|subscribing|join\s+(?:our|us|the)|register|click\s+here|"
+    r"download\s+(?:our|the))\b",
+    re.IGNORECASE,
+)
+_PROMO_CHANNEL = re.compile(
+    r"\b(?:newsletters?|inbox|e-?mail\s+(?:alerts|updates)|podcast|app|membership|paywall|"
+    r"channel|youtube)\b",
+    re.IGNORECASE,
+)
+#: Contact / bio lines at the end: an e-mail address or a social handle next to "follow"/"email".
+_CONTACT = re.compile(
+    r"[\w.+-]+@[\w-]+\.[\w.]+|\b(?:follow|email|e-mail|reach|contact)\b.{0,60}(?:@\w{2,}|twitter)",
+    re.IGNORECASE,
+)
+_PROMO_MAX_WORDS = 45
+
 #: Headings after which everything to the end of the text is furniture, not article.
 _TERMINAL = re.compile(
     r"""^(?:
@@ -74,8 +104,32 @@ def is_boilerplate(paragraph: str) -> bool:
     return bool(_ALWAYS.match(text))
 
 
-def filter_paragraphs(paragraphs: list[str]) -> list[str]:
-    """Drop boilerplate-shaped paragraphs; cut the tail after a terminal heading near the end."""
+def is_promo(paragraph: str) -> bool:
+    """A short call to subscribe, sign up or follow (verb + channel in under ~45 words)."""
+    if len(paragraph.split()) > _PROMO_MAX_WORDS:
+        return False
+    return bool(_PROMO_VERB.search(paragraph) and _PROMO_CHANNEL.search(paragraph))
+
+
+def _norm_words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+def is_teaser(paragraph: str, link_texts: frozenset[str]) -> bool:
+    """A paragraph that starts with (or is) the headline of a link to another page."""
+    words = _norm_words(paragraph)
+    if not words or len(words) > 45 or not link_texts:
+        return False
+    for n in range(min(len(words), 30), 3, -1):
+        if " ".join(words[:n]) in link_texts:
+            return n >= 0.6 * len(words)
+    return False
+
+
+def filter_paragraphs(paragraphs: list[str], link_texts: frozenset[str] = frozenset()) -> list[str]:
+    """Drop boilerplate-shaped paragraphs, teaser runs, repeats and the tail after a terminal
+    heading near the end."""
+    # Repeated paragraphs are kept: measured, dropping them loses more real text than junk.
     kept = list(paragraphs)
     # Terminal headings only count in the last third: a "Comments" heading mid-article is rare,
     # but cutting there would lose half an article.
@@ -84,4 +138,18 @@ def filter_paragraphs(paragraphs: list[str]) -> list[str]:
         if _TERMINAL.match(kept[i].strip()):
             kept = kept[:i]
             break
-    return [p for p in kept if not is_boilerplate(p)]
+    kept = [p for p in kept if not is_boilerplate(p)]
+    # Teaser cards (headline link + dek) come in runs; a lone linked paragraph may be prose.
+    teaser = [is_teaser(p, link_texts) for p in kept]
+    drop = set()
+    for i, flag in enumerate(teaser):
+        if flag and ((i > 0 and teaser[i - 1]) or (i + 1 < len(teaser) and teaser[i + 1])):
+            drop.add(i)
+    kept = [p for i, p in enumerate(kept) if i not in drop]
+    # Promotions and contact lines anywhere short; contact lines only in the last few paragraphs.
+    tail = max(0, len(kept) - 4)
+    return [
+        p
+        for i, p in enumerate(kept)
+        if not is_promo(p) and not (i >= tail and len(p.split()) <= 40 and _CONTACT.search(p))
+    ]

@@ -238,32 +238,23 @@ def _extract(
     fetched_utc = (
         fetched_at.astimezone(UTC) if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
     )
-    doc = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        favor_precision=options.favor_precision,
-        favor_recall=options.favor_recall,
-        include_comments=options.include_comments,
-        include_tables=options.include_tables,
-        with_metadata=True,
-        deduplicate=False,
-        prune_xpath=list(options.prune_xpath) or None,
-        date_extraction_params={
-            "original_date": True,
-            "extensive_search": True,
-            "max_date": fetched_utc.strftime("%Y-%m-%d"),
-        },
-    )
-    paragraphs = _clean_text(getattr(doc, "text", None) or "") if doc is not None else []
-    title_line = _first_str(getattr(doc, "title", None), signals.ld_article.get("headline"))
-    if paragraphs and title_line and _same_line(paragraphs[0], title_line):
-        paragraphs = paragraphs[1:]  # the headline is metadata, not body text
-    if options.use_template and template is not None and template.keys:
-        paragraphs = [p for p in paragraphs if not template.is_template(p)]
-    if options.boilerplate_filter:
-        paragraphs = filter_paragraphs(paragraphs)
-    if options.use_jsonld_body:
-        paragraphs = repair_with_article_body(paragraphs, signals.ld_article.get("articleBody"))
+    date_params = {
+        "original_date": True,
+        "extensive_search": True,
+        "max_date": fetched_utc.strftime("%Y-%m-%d"),
+    }
+    doc = _trafilatura(tree, url, options, date_params, precision=options.favor_precision)
+    paragraphs = _body(doc, signals, options, template)
+    if (
+        options.favor_precision
+        and options.balanced_fallback
+        and _words("\n".join(paragraphs)) < options.min_words
+    ):
+        # Precision mode sometimes discards the whole body; the balanced pass rarely does.
+        balanced = _trafilatura(tree, url, options, date_params, precision=False)
+        retry = _body(balanced, signals, options, template)
+        if _words("\n".join(retry)) > _words("\n".join(paragraphs)):
+            doc, paragraphs = balanced, retry
     text = "\n".join(paragraphs)
     words = _words(text)
     if words == 0:
@@ -306,6 +297,46 @@ def _extract(
         simhash=simhash(text),
         fetched_at=fetched_utc,
         extra={"encoding": decoded.encoding},
+    )
+
+
+def _body(
+    doc: Any, signals: md.PageSignals, options: ExtractionOptions, template: TemplateModel | None
+) -> list[str]:
+    """trafilatura's text, cleaned: headline, template blocks and boilerplate removed."""
+    paragraphs = _clean_text(getattr(doc, "text", None) or "") if doc is not None else []
+    title_line = _first_str(getattr(doc, "title", None), signals.ld_article.get("headline"))
+    if paragraphs and title_line and _same_line(paragraphs[0], title_line):
+        paragraphs = paragraphs[1:]  # the headline is metadata, not body text
+    if options.use_template and template is not None and template.keys:
+        paragraphs = [p for p in paragraphs if not template.is_template(p)]
+    if options.boilerplate_filter:
+        paragraphs = filter_paragraphs(paragraphs, frozenset(signals.link_texts))
+    if options.use_jsonld_body:
+        paragraphs = repair_with_article_body(paragraphs, signals.ld_article.get("articleBody"))
+    return paragraphs
+
+
+def _trafilatura(
+    tree: HtmlElement,
+    url: str,
+    options: ExtractionOptions,
+    date_params: dict[str, Any],
+    *,
+    precision: bool,
+) -> Any:
+    """One trafilatura pass (it copies the tree it is given, so passes are independent)."""
+    return trafilatura.bare_extraction(
+        tree,
+        url=url,
+        favor_precision=precision,
+        favor_recall=options.favor_recall,
+        include_comments=options.include_comments,
+        include_tables=options.include_tables,
+        with_metadata=True,
+        deduplicate=False,
+        prune_xpath=list(options.prune_xpath) or None,
+        date_extraction_params=date_params,
     )
 
 

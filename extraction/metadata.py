@@ -56,6 +56,7 @@ class PageSignals:
     headline_links: int = 0
     headline_link_words: int = 0
     body_words: int = 0
+    link_texts: set[str] = field(default_factory=set)
 
 
 def _walk_ld(node: Any) -> Iterator[dict[str, Any]]:
@@ -135,6 +136,7 @@ def read_signals(tree: HtmlElement, url: str) -> PageSignals:
         words = anchor.text_content().split()
         if len(words) < 4:
             continue
+        signals.link_texts.add(" ".join(re.findall(r"\w+", " ".join(words).casefold())))
         target = urljoin(url, href)
         target_host = urlsplit(target).hostname or ""
         if target in seen or (target_host and host and not same_site(target_host, host)):

@@ -29,11 +29,13 @@ DEFAULT_PRUNE_XPATH: tuple[str, ...] = (
 class ExtractionOptions:
     """Everything that changes extraction output; hashed into the `extractor` column."""
 
-    favor_precision: bool = False
+    favor_precision: bool = True
     favor_recall: bool = False
     include_comments: bool = False
     include_tables: bool = True
     prune_xpath: tuple[str, ...] = DEFAULT_PRUNE_XPATH
+    #: When precision mode finds (almost) nothing, retry once in trafilatura's balanced mode.
+    balanced_fallback: bool = True
     #: Drop paragraphs shaped like boilerplate (reply forms, newsletter/social prompts...).
     boilerplate_filter: bool = True
     #: Apply a per-source template model when the caller passes one.
