@@ -16,7 +16,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from storage.fs import STAGING_DIR, Root, open_root
-from storage.schemas import PAGES_SCHEMA
+from storage.schemas import PAGES_SCHEMA, SchemaError, conform_table
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DATE_DIR = re.compile(r"crawl_date=(\d{4}-\d{2}-\d{2})")
 
 
-class PagesError(ValueError):
-    """Rows that do not fit the pages contract (one line, names the column)."""
+PagesError = SchemaError  # rows that do not fit PAGES_SCHEMA
 
 
 def check_name(kind: str, value: str) -> str:
@@ -35,48 +34,28 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
-def conform(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
-    """Cast a table to `schema`: missing nullable columns become nulls, extra ones are
-    dropped, and a null in a non-nullable column is a one-line error naming it."""
-    cols = []
-    for f in schema:
-        if f.name in table.column_names:
-            col = table.column(f.name)
-            if not col.type.equals(f.type):
-                try:
-                    col = col.cast(f.type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                    raise PagesError(f"{what}: column {f.name!r} cannot be {f.type}: {e}") from e
-        elif f.nullable:
-            col = pa.nulls(table.num_rows, f.type)
-        else:
-            raise PagesError(f"{what}: required column {f.name!r} is missing")
-        if not f.nullable and col.null_count:
-            raise PagesError(f"{what}: column {f.name!r} has {col.null_count} null value(s)")
-        cols.append(col)
-    return pa.Table.from_arrays(cols, schema=schema)
-
-
 def _to_table(rows: Sequence[dict[str, Any]] | pa.Table, schema: pa.Schema, what: str) -> pa.Table:
     if isinstance(rows, pa.Table):
-        return conform(rows, schema, what)
+        return conform_table(rows, schema, what)
     unknown = {k for r in rows for k in r} - set(schema.names)
     if unknown:
-        raise PagesError(f"{what}: unknown column(s) {sorted(unknown)}")
+        raise SchemaError(f"{what}: unknown column(s) {sorted(unknown)}")
     try:
         table = pa.Table.from_pylist(list(rows), schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
-        raise PagesError(f"{what}: {e}") from e
-    return conform(table, schema, what)
+        raise SchemaError(f"{what}: {e}") from e
+    return conform_table(table, schema, what)
 
 
-def write_parquet_staged(root: Root, table: pa.Table, final: str, **options: Any) -> int:
+def write_parquet_staged(
+    root: Root, table: pa.Table, final: str, *, staged: str | None = None, **options: Any
+) -> int:
     """Write `table` under `.staging/` then move it to `final` (root-relative).
 
     Readers globbing the dataset tree never see a half-written file. Returns the file size.
     """
-    staged = f"{STAGING_DIR}/{uuid.uuid4().hex}.parquet"
-    root.makedirs(STAGING_DIR)
+    staged = staged or f"{STAGING_DIR}/{uuid.uuid4().hex}.parquet"
+    root.makedirs(staged.rsplit("/", 1)[0])
     try:
         opts = {"compression": "zstd", **options}
         pq.write_table(table, root.path(staged), filesystem=root.fs, **opts)
@@ -115,14 +94,15 @@ def write_pages(
         return []
     bad = pc.sum(pc.cast(pc.not_equal(table["source"], source), pa.int64())).as_py() or 0
     if bad:
-        raise PagesError(f"pages rows: {bad} row(s) have a source other than {source!r}")
+        raise SchemaError(f"pages rows: {bad} row(s) have a source other than {source!r}")
     days = pc.strftime(table["fetched_at"], format="%Y-%m-%d")
     n = max(_existing_indexes(r, source, crawl_id), default=-1) + 1
     written = []
     for day in sorted(set(days.to_pylist())):
         part = table.filter(pc.equal(days, day))
         final = f"pages/source={source}/crawl_date={day}/{crawl_id}-{n:05d}.parquet"
-        write_parquet_staged(r, part, final)
+        staged = f"{STAGING_DIR}/pages-{source}-{crawl_id}-{uuid.uuid4().hex[:12]}.parquet"
+        write_parquet_staged(r, part, final, staged=staged)
         written.append(final)
         n += 1
     log.debug("wrote %d pages rows to %s", table.num_rows, written)

@@ -97,3 +97,29 @@ ARTICLES_SCHEMA = pa.schema(
         pa.field("url_key", pa.string()),  # addition: the canonical URL key article_id hashes
     ]
 )
+
+
+class SchemaError(ValueError):
+    """Rows that do not fit a contract schema (the message is one line naming the column)."""
+
+
+def conform_table(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
+    """Cast `table` to `schema`: missing nullable columns become nulls, extra columns are
+    dropped, a null in a non-nullable column or an uncastable column is a `SchemaError`."""
+    cols = []
+    for f in schema:
+        if f.name in table.column_names:
+            col = table.column(f.name)
+            if not col.type.equals(f.type):
+                try:
+                    col = col.cast(f.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                    raise SchemaError(f"{what}: column {f.name!r} cannot be {f.type}: {e}") from e
+        elif f.nullable:
+            col = pa.chunked_array([pa.nulls(table.num_rows, f.type)])
+        else:
+            raise SchemaError(f"{what}: required column {f.name!r} is missing")
+        if not f.nullable and col.null_count:
+            raise SchemaError(f"{what}: column {f.name!r} has {col.null_count} null value(s)")
+        cols.append(col)
+    return pa.Table.from_arrays(cols, schema=schema)

@@ -1,0 +1,662 @@
+"""Snapshots: dedup against stored articles, versioned Parquet staged-and-moved, manifest last."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from storage.dedup import NEAR_DUPLICATE_THRESHOLD
+from storage.fs import STAGING_DIR, Root, open_root
+from storage.locks import DEFAULT_LOCK_TIMEOUT, LockTimeout, source_lock
+from storage.pages import check_name
+from storage.schemas import (
+    ARTICLES_SCHEMA,
+    EXTRACTED_SCHEMA,
+    SCHEMA_VERSION,
+    SchemaError,
+    conform_table,
+)
+from storage.urls import article_id
+
+log = logging.getLogger(__name__)
+
+SNAPSHOTS_DIR = "snapshots"
+ARTICLES_DIR = "articles"
+COMMIT_KINDS = ("crawl", "reextract")
+#: Staged files and temp manifests older than this belong to a dead process.
+STALE_SECONDS = 3600.0
+DEFAULT_TARGET_FILE_SIZE = 128 * 1024**2
+#: A file below this fraction of the target size is "small" and gets merged by `compact`.
+SMALL_FILE_FRACTION = 0.5
+#: Rows per row group: ~8k articles of a few KB of text each make row groups of tens of MB,
+#: big enough for zstd and column scans, small enough to skip by statistics.
+ROW_GROUP_ROWS = 8192
+MAX_ROWS_PER_FILE = 500_000
+#: Near-duplicate flags need enough text for SimHash to mean anything.
+MIN_WORDS_FOR_NEAR_DUPLICATE = 20
+#: The only columns the dedup index reads: never the text.
+INDEX_COLUMNS = ("article_id", "version", "content_hash", "simhash", "source", "duplicate_of")
+_DICT_COLUMNS = ("source", "language", "sitename", "extractor", "snapshot_id", "warc_file")
+_NO_STATS_COLUMNS = ("text", "description", "title", "authors", "categories", "tags", "image")
+_DATE_DIR = re.compile(r"crawl_date=(\d{4}-\d{2}-\d{2})")
+
+#: Called with a step name ("staged", "moved", "manifest") so tests can crash a commit there.
+FaultHook = Callable[[str], None]
+
+
+class SnapshotError(RuntimeError):
+    """A snapshot could not be committed (nothing of it is visible to readers)."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # root-relative
+    rows: int
+    bytes: int
+
+
+def _zero_counts() -> dict[str, Any]:
+    return {
+        "new": 0,
+        "changed": 0,
+        "unchanged": 0,
+        "duplicates_same_source": 0,
+        "near_duplicates_flagged": 0,
+        "rejected": {},
+    }
+
+
+@dataclass
+class SnapshotInfo:
+    """One committed snapshot: the parsed manifest."""
+
+    snapshot_id: str
+    source: str
+    kind: str
+    created_at: str
+    schema_version: int
+    extractor: str | None
+    crawl_id: str | None
+    files: list[FileEntry] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=_zero_counts)
+    stats: dict[str, Any] = field(default_factory=dict)
+    replaces: list[str] = field(default_factory=list)  # compaction: files superseded
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def manifest_path(self) -> str:
+        return f"{SNAPSHOTS_DIR}/{self.snapshot_id}.json"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SnapshotInfo:
+        counts = _zero_counts()
+        counts.update(d.get("counts") or {})
+        return cls(
+            snapshot_id=str(d["snapshot_id"]),
+            source=str(d["source"]),
+            kind=str(d["kind"]),
+            created_at=str(d["created_at"]),
+            schema_version=int(d.get("schema_version", 1)),
+            extractor=d.get("extractor"),
+            crawl_id=d.get("crawl_id"),
+            files=[FileEntry(str(f["path"]), int(f["rows"]), int(f["bytes"])) for f in d["files"]],
+            counts=counts,
+            stats=dict(d.get("stats") or {}),
+            replaces=[str(p) for p in d.get("replaces") or []],
+        )
+
+
+def new_snapshot_id(now: datetime | None = None) -> str:
+    """Sortable id: `YYYYMMDDTHHMMSSffffffZ-<8 hex>` (UTC time of the commit)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{now:%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(4)}"
+
+
+# -- reading committed state ---------------------------------------------------------------
+def list_snapshots(root: str | Root) -> list[SnapshotInfo]:
+    """Every committed snapshot, oldest first. A manifest that cannot be parsed is skipped
+    with a warning (manifests are written atomically, so this means outside damage)."""
+    r = open_root(root)
+    out = []
+    for path in r.glob(SNAPSHOTS_DIR, ".json"):
+        try:
+            out.append(SnapshotInfo.from_dict(json.loads(r.read_bytes(path))))
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("ignoring unreadable snapshot manifest %s: %s", path, e)
+    out.sort(key=lambda s: s.snapshot_id)
+    return out
+
+
+@dataclass(frozen=True)
+class CommittedState:
+    """What readers may see: files named by manifests minus files replaced by compaction."""
+
+    snapshots: list[SnapshotInfo]
+    live: list[FileEntry]
+    replaced: frozenset[str]
+    named: frozenset[str]  # every file any manifest names (live or replaced)
+
+    def live_paths(self, source: str | None = None) -> list[str]:
+        return [f.path for f in self.live if source is None or _source_of(f.path) == source]
+
+
+def _source_of(path: str) -> str | None:
+    m = re.search(r"source=([^/]+)/", path)
+    return m.group(1) if m else None
+
+
+def committed_state(root: str | Root, *, check_exists: bool = True) -> CommittedState:
+    """Committed, not-replaced data files; with `check_exists`, only files present on disk."""
+    r = open_root(root)
+    snaps = list_snapshots(r)
+    replaced = frozenset(p for s in snaps for p in s.replaces)
+    named = frozenset(f.path for s in snaps for f in s.files)
+    present = set(r.glob(ARTICLES_DIR, ".parquet")) if check_exists else None
+    live = []
+    seen: set[str] = set()
+    for s in snaps:
+        for f in s.files:
+            if f.path in replaced or f.path in seen:
+                continue
+            if present is not None and f.path not in present:
+                log.warning("committed file is missing from the archive: %s", f.path)
+                continue
+            seen.add(f.path)
+            live.append(f)
+    return CommittedState(snaps, live, replaced, named)
+
+
+def read_dedup_index(root: str | Root, state: CommittedState | None = None) -> pa.Table:
+    """Key columns of every stored article version (never the text), oldest file first."""
+    r = open_root(root)
+    state = state or committed_state(r)
+    schema = pa.schema([ARTICLES_SCHEMA.field(c) for c in INDEX_COLUMNS])
+    paths = [r.path(f.path) for f in state.live]
+    if not paths:
+        return schema.empty_table()
+    dataset = ds.dataset(paths, schema=schema, filesystem=r.fs, format="parquet")
+    return dataset.to_table(columns=list(INDEX_COLUMNS))
+
+
+# -- cleanup -------------------------------------------------------------------------------
+def _cleanup_source_locked(r: Root, source: str, state: CommittedState) -> list[str]:
+    removed = []
+    for path in r.glob(f"{ARTICLES_DIR}/source={source}", ".parquet"):
+        if path not in state.named or path in state.replaced:
+            r.delete(path)
+            removed.append(path)
+    for path in r.listdir(STAGING_DIR):
+        if path.rsplit("/", 1)[-1].startswith(f"snapshot-{source}-"):
+            r.delete_dir(path)
+            removed.append(path)
+    return removed
+
+
+def _cleanup_stale(r: Root, max_age: float) -> list[str]:
+    """Staged pages files and temp manifests left by dead processes (by age)."""
+    removed = []
+    now = time.time()
+    candidates = [p for p in r.listdir(STAGING_DIR) if p.endswith(".parquet")]
+    candidates += [p for p in r.listdir(SNAPSHOTS_DIR) if p.endswith(".tmp")]
+    for path in candidates:
+        mtime = r.mtime(path)
+        if mtime is not None and now - mtime > max_age:
+            r.delete(path)
+            removed.append(path)
+    return removed
+
+
+def cleanup_orphans(
+    root: str | Root,
+    source: str | None = None,
+    *,
+    max_age: float = STALE_SECONDS,
+    _locked: bool = False,
+) -> list[str]:
+    """Remove what a crashed run left: data files no manifest names, files a committed
+    compaction replaced, staging dirs. Each source is cleaned under its commit lock; a source
+    being committed right now by another process is skipped. Returns the removed paths."""
+    r = open_root(root)
+    if source is not None:
+        sources = [check_name("source", source)]
+    else:
+        found = {p.rsplit("=", 1)[-1] for p in r.listdir(ARTICLES_DIR)}
+        found |= {
+            m.group(1)
+            for p in r.listdir(STAGING_DIR)
+            if (m := re.match(r"snapshot-(.+)-\d{8}T\d+Z-[0-9a-f]+$", p.rsplit("/", 1)[-1]))
+        }
+        sources = sorted(found)
+    removed = _cleanup_stale(r, max_age)
+    for s in sources:
+        if _locked:
+            removed += _cleanup_source_locked(r, s, committed_state(r, check_exists=False))
+            continue
+        try:
+            with source_lock(r, s, timeout=0):
+                removed += _cleanup_source_locked(r, s, committed_state(r, check_exists=False))
+        except LockTimeout:
+            log.info("source %r is being committed by another process; not cleaned now", s)
+    if removed:
+        log.info("removed %d leftover file(s) of crashed runs: %s", len(removed), removed[:10])
+    return removed
+
+
+# -- writing -------------------------------------------------------------------------------
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """zstd, dictionaries for low-cardinality columns, no min/max statistics on long text."""
+    names = set(schema.names)
+    return {
+        "compression": "zstd",
+        "compression_level": 6,
+        "row_group_size": ROW_GROUP_ROWS,
+        "use_dictionary": [c for c in _DICT_COLUMNS if c in names],
+        "write_statistics": [c for c in schema.names if c not in _NO_STATS_COLUMNS],
+    }
+
+
+def _split_by_day(table: pa.Table) -> list[tuple[str, pa.Table]]:
+    days = pc.strftime(table["fetched_at"], format="%Y-%m-%d")
+    return [(d, table.filter(pc.equal(days, d))) for d in sorted(set(days.to_pylist()))]
+
+
+def _write_files(
+    r: Root,
+    parts: list[tuple[str, pa.Table]],
+    source: str,
+    snapshot_id: str,
+    rows_per_file: int,
+    fault: FaultHook | None,
+) -> list[FileEntry]:
+    """Stage the files of each crawl_date partition, then move them all into place."""
+    staging = f"{STAGING_DIR}/snapshot-{source}-{snapshot_id}"
+    staged: list[tuple[str, str, int]] = []  # (staged path, final path, rows)
+    r.makedirs(staging)
+    for day, part in parts:
+        opts = parquet_options(part.schema)
+        for start in range(0, part.num_rows, rows_per_file):
+            chunk = part.slice(start, rows_per_file)
+            n = len(staged)
+            spath = f"{staging}/{n:05d}.parquet"
+            pq.write_table(chunk, r.path(spath), filesystem=r.fs, **opts)
+            r.fsync(spath)
+            name = f"{snapshot_id}-{n:05d}.parquet"
+            final = f"{ARTICLES_DIR}/source={source}/crawl_date={day}/{name}"
+            staged.append((spath, final, chunk.num_rows))
+    if fault:
+        fault("staged")
+    entries = []
+    for spath, final, rows in staged:
+        size = r.size(spath)
+        r.move(spath, final)
+        entries.append(FileEntry(final, rows, size))
+    r.delete_dir(staging)
+    if fault:
+        fault("moved")
+    return entries
+
+
+def _write_manifest(r: Root, info: SnapshotInfo) -> None:
+    data = json.dumps(info.to_dict(), indent=2, sort_keys=True).encode("utf-8")
+    r.write_bytes_atomic(info.manifest_path, data)
+
+
+@dataclass
+class _Plan:
+    take: list[int] = field(default_factory=list)  # row indices of `extracted` to write
+    ids: list[str] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    duplicate_of: list[str | None] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=_zero_counts)
+
+
+def _plan_batch(batch: pa.Table, source: str, index: pa.Table, threshold: int) -> _Plan:
+    """Decide per extracted row: unchanged, same-source duplicate, new, or next version."""
+    keys = batch["url_key"].to_pylist()
+    ids = [article_id(k) for k in keys]
+    hashes = batch["content_hash"].to_pylist()
+    fetched = pc.cast(batch["fetched_at"], pa.int64()).to_pylist()
+    words = batch["word_count"].to_pylist()
+    sims = batch["simhash"].to_numpy().astype(np.uint64)
+
+    # Only the stored rows that concern this batch become Python objects.
+    own = index.filter(
+        pc.is_in(index["article_id"], value_set=pa.array(sorted(set(ids)), pa.string()))
+    )
+    latest: dict[str, tuple[int, str]] = {}
+    for aid, ver, h in zip(
+        own["article_id"].to_pylist(),
+        own["version"].to_pylist(),
+        own["content_hash"].to_pylist(),
+        strict=True,
+    ):
+        if aid not in latest or ver > latest[aid][0]:
+            latest[aid] = (ver, h)
+    same_src = index.filter(
+        pc.and_(
+            pc.equal(index["source"], source),
+            pc.is_in(index["content_hash"], value_set=pa.array(sorted(set(hashes)), pa.string())),
+        )
+    )
+    hash_owner: dict[str, str] = {}
+    for aid, h in zip(
+        same_src["article_id"].to_pylist(), same_src["content_hash"].to_pylist(), strict=True
+    ):
+        hash_owner.setdefault(h, aid)
+
+    plan = _Plan()
+    # Oldest fetch first, so versions follow the order the texts were seen.
+    for i in sorted(range(batch.num_rows), key=lambda j: (fetched[j], keys[j])):
+        aid, h = ids[i], hashes[i]
+        prev = latest.get(aid)
+        if prev is not None and prev[1] == h:
+            plan.counts["unchanged"] += 1
+            continue
+        owner = hash_owner.get(h)
+        if prev is None and owner is not None and owner != aid:
+            plan.counts["duplicates_same_source"] += 1
+            continue
+        version = 1 if prev is None else prev[0] + 1
+        plan.counts["new" if prev is None else "changed"] += 1
+        latest[aid] = (version, h)
+        hash_owner.setdefault(h, aid)
+        plan.take.append(i)
+        plan.ids.append(aid)
+        plan.versions.append(version)
+    plan.duplicate_of = _near_duplicates(
+        sims[plan.take] if plan.take else np.zeros(0, np.uint64),
+        [words[i] for i in plan.take],
+        source,
+        index,
+        threshold,
+    )
+    plan.counts["near_duplicates_flagged"] = sum(d is not None for d in plan.duplicate_of)
+    return plan
+
+
+def _near_duplicates(
+    sims: np.ndarray, words: list[int], source: str, index: pa.Table, threshold: int
+) -> list[str | None]:
+    """For each fingerprint, the article_id of the closest stored article of another source
+    within `threshold` bits (following its own duplicate_of to the original), else None."""
+    out: list[str | None] = [None] * len(sims)
+    if len(sims) == 0 or index.num_rows == 0:
+        return out
+    others = index.filter(pc.not_equal(index["source"], source))
+    if others.num_rows == 0:
+        return out
+    other_sims = others["simhash"].to_numpy().astype(np.uint64)
+    other_ids = others["article_id"]
+    other_dup = others["duplicate_of"]
+    chunk = 16  # rows at a time: a (16 x N) XOR matrix stays small in memory
+    for start in range(0, len(sims), chunk):
+        block = sims[start : start + chunk]
+        dist = np.bitwise_count(np.bitwise_xor(block[:, None], other_sims[None, :]))
+        best = dist.argmin(axis=1)
+        for k, j in enumerate(best.tolist()):
+            i = start + k
+            if dist[k, j] <= threshold and words[i] >= MIN_WORDS_FOR_NEAR_DUPLICATE:
+                orig = other_dup[j].as_py()
+                out[i] = orig if orig is not None else other_ids[j].as_py()
+    return out
+
+
+def commit_snapshot(
+    root: str | Root,
+    source: str,
+    extracted: pa.Table,
+    *,
+    kind: str,
+    extractor: str,
+    rejected: Mapping[str, int],
+    stats: Mapping[str, Any] | None = None,
+    crawl_id: str | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    near_duplicate_threshold: int = NEAR_DUPLICATE_THRESHOLD,
+    fault: FaultHook | None = None,
+) -> SnapshotInfo:
+    """Dedup `extracted` (EXTRACTED_SCHEMA) against what is stored and commit the new and
+    changed articles as one snapshot: files staged, moved into `articles/`, manifest last.
+
+    A snapshot with nothing new still gets a manifest (its counts matter). Raises
+    `SchemaError` for bad input and `LockTimeout` when the source stays locked; in both
+    cases nothing is written.
+    """
+    r = open_root(root)
+    check_name("source", source)
+    if kind not in COMMIT_KINDS:
+        raise ValueError(f"snapshot kind must be one of {COMMIT_KINDS}, not {kind!r}")
+    batch = conform_table(extracted, EXTRACTED_SCHEMA, "extracted articles")
+    if batch.num_rows:
+        wrong = pc.sum(pc.cast(pc.not_equal(batch["source"], source), pa.int64())).as_py()
+        if wrong:
+            raise SchemaError(
+                f"extracted articles: {wrong} row(s) have a source other than {source!r}"
+            )
+    bad_reasons = [k for k, v in rejected.items() if not isinstance(v, int) or v < 0]
+    if bad_reasons:
+        raise ValueError(f"rejected counts must be non-negative integers: {bad_reasons}")
+
+    t0 = time.perf_counter()
+    with source_lock(r, source, timeout=lock_timeout):
+        cleanup_orphans(r, source, _locked=True)
+        state = committed_state(r)
+        index = read_dedup_index(r, state)
+        t_index = time.perf_counter() - t0
+        plan = _plan_batch(batch, source, index, near_duplicate_threshold)
+        snapshot_id = new_snapshot_id()
+        files: list[FileEntry] = []
+        if plan.take:
+            rows = batch.take(pa.array(plan.take, pa.int64()))
+            n = rows.num_rows
+            computed = {
+                "article_id": pa.array(plan.ids, pa.string()),
+                "version": pa.array(plan.versions, pa.int32()),
+                "duplicate_of": pa.array(plan.duplicate_of, pa.string()),
+                "snapshot_id": pa.array([snapshot_id] * n, pa.string()),
+            }
+            cols = [
+                computed[f.name] if f.name in computed else rows.column(f.name)
+                for f in ARTICLES_SCHEMA
+            ]
+            table = pa.Table.from_arrays(cols, schema=ARTICLES_SCHEMA)
+            files = _write_files(
+                r, _split_by_day(table), source, snapshot_id, MAX_ROWS_PER_FILE, fault
+            )
+        counts = plan.counts
+        counts["rejected"] = {str(k): int(v) for k, v in sorted(rejected.items())}
+        info = SnapshotInfo(
+            snapshot_id=snapshot_id,
+            source=source,
+            kind=kind,
+            created_at=datetime.now(UTC).isoformat(),
+            schema_version=SCHEMA_VERSION,
+            extractor=extractor,
+            crawl_id=crawl_id,
+            files=files,
+            counts=counts,
+            stats={
+                **dict(stats or {}),
+                "input_rows": batch.num_rows,
+                "index_rows": index.num_rows,
+                "index_seconds": round(t_index, 3),
+                "commit_seconds": round(time.perf_counter() - t0, 3),
+            },
+        )
+        _write_manifest(r, info)
+        if fault:
+            fault("manifest")
+    log.info(
+        "snapshot %s of %s: %d new, %d changed, %d unchanged, %d same-source duplicates",
+        snapshot_id,
+        source,
+        counts["new"],
+        counts["changed"],
+        counts["unchanged"],
+        counts["duplicates_same_source"],
+    )
+    return info
+
+
+# -- compaction ----------------------------------------------------------------------------
+def _partition_of(path: str) -> str:
+    m = _DATE_DIR.search(path)
+    return m.group(1) if m else ""
+
+
+def compact(
+    root: str | Root,
+    source: str | None = None,
+    *,
+    target_file_size: int = DEFAULT_TARGET_FILE_SIZE,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    fault: FaultHook | None = None,
+) -> list[SnapshotInfo]:
+    """Merge the small files of each (source, crawl_date) partition into files of about
+    `target_file_size` bytes, as one snapshot of kind `compact` per source whose manifest
+    lists the files it replaces. Rows (snapshot_id included) are unchanged; the replaced
+    files are deleted once the manifest is committed."""
+    r = open_root(root)
+    if target_file_size <= 0:
+        raise ValueError("target_file_size must be positive")
+    if source is not None:
+        sources = [check_name("source", source)]
+    else:
+        sources = sorted({s.source for s in list_snapshots(r)})
+    results = []
+    for src in sources:
+        with source_lock(r, src, timeout=lock_timeout):
+            cleanup_orphans(r, src, _locked=True)
+            state = committed_state(r)
+            small: dict[str, list[FileEntry]] = {}
+            for f in state.live:
+                if _source_of(f.path) == src and f.bytes < target_file_size * SMALL_FILE_FRACTION:
+                    small.setdefault(_partition_of(f.path), []).append(f)
+            groups = {day: fs for day, fs in small.items() if len(fs) > 1}
+            if not groups:
+                log.info("compact %s: nothing to merge", src)
+                continue
+            snapshot_id = new_snapshot_id()
+            files: list[FileEntry] = []
+            replaces: list[str] = []
+            for day, entries in sorted(groups.items()):
+                paths = [e.path for e in entries]
+                schemas = [pq.read_schema(r.path(p), filesystem=r.fs) for p in paths]
+                schema = pa.unify_schemas([ARTICLES_SCHEMA, *schemas])
+                table = ds.dataset(
+                    [r.path(p) for p in paths], schema=schema, filesystem=r.fs, format="parquet"
+                ).to_table()
+                rows_in = sum(e.rows for e in entries)
+                if table.num_rows != rows_in:
+                    raise SnapshotError(
+                        f"compact {src}/{day}: read {table.num_rows} rows, manifests say {rows_in}"
+                    )
+                per_row = max(1.0, sum(e.bytes for e in entries) / max(1, rows_in))
+                rows_per_file = max(1, int(target_file_size / per_row))
+                files += _write_files(r, [(day, table)], src, snapshot_id, rows_per_file, fault)
+                replaces += paths
+            info = SnapshotInfo(
+                snapshot_id=snapshot_id,
+                source=src,
+                kind="compact",
+                created_at=datetime.now(UTC).isoformat(),
+                schema_version=SCHEMA_VERSION,
+                extractor=None,
+                crawl_id=None,
+                files=files,
+                replaces=sorted(replaces),
+                stats={
+                    "files_in": len(replaces),
+                    "files_out": len(files),
+                    "rows": sum(f.rows for f in files),
+                    "bytes_in": sum(e.bytes for g in groups.values() for e in g),
+                    "bytes_out": sum(f.bytes for f in files),
+                    "target_file_size": target_file_size,
+                },
+            )
+            _write_manifest(r, info)
+            if fault:
+                fault("manifest")
+            for p in replaces:
+                r.delete(p)
+            results.append(info)
+            log.info("compact %s: %d files -> %d", src, len(replaces), len(files))
+    return results
+
+
+def snapshot_rows(snaps: Iterable[SnapshotInfo]) -> list[dict[str, Any]]:
+    """Manifests flattened to one row each (the `snapshots` view)."""
+    rows = []
+    for s in snaps:
+        c = s.counts
+        rej = c.get("rejected") or {}
+        rows.append(
+            {
+                "snapshot_id": s.snapshot_id,
+                "source": s.source,
+                "kind": s.kind,
+                "created_at": datetime.fromisoformat(s.created_at),
+                "schema_version": s.schema_version,
+                "extractor": s.extractor,
+                "crawl_id": s.crawl_id,
+                "files": len(s.files),
+                "rows": s.rows,
+                "bytes": s.bytes,
+                "new": int(c.get("new", 0)),
+                "changed": int(c.get("changed", 0)),
+                "unchanged": int(c.get("unchanged", 0)),
+                "duplicates_same_source": int(c.get("duplicates_same_source", 0)),
+                "near_duplicates_flagged": int(c.get("near_duplicates_flagged", 0)),
+                "rejected": int(sum(rej.values())),
+                "rejected_by_reason": json.dumps(rej, sort_keys=True),
+                "replaces": len(s.replaces),
+            }
+        )
+    return rows
+
+
+SNAPSHOTS_VIEW_SCHEMA = pa.schema(
+    [
+        ("snapshot_id", pa.string()),
+        ("source", pa.string()),
+        ("kind", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("schema_version", pa.int32()),
+        ("extractor", pa.string()),
+        ("crawl_id", pa.string()),
+        ("files", pa.int64()),
+        ("rows", pa.int64()),
+        ("bytes", pa.int64()),
+        ("new", pa.int64()),
+        ("changed", pa.int64()),
+        ("unchanged", pa.int64()),
+        ("duplicates_same_source", pa.int64()),
+        ("near_duplicates_flagged", pa.int64()),
+        ("rejected", pa.int64()),
+        ("rejected_by_reason", pa.string()),
+        ("replaces", pa.int64()),
+    ]
+)

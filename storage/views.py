@@ -1,0 +1,97 @@
+"""DuckDB views over the archive: committed articles, latest versions, pages, snapshots."""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+import pyarrow as pa
+
+from storage.fs import Root, open_root
+from storage.schemas import ARTICLES_SCHEMA, PAGES_SCHEMA
+from storage.snapshots import (
+    SNAPSHOTS_VIEW_SCHEMA,
+    CommittedState,
+    committed_state,
+    snapshot_rows,
+)
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("articles", "latest_articles", "pages", "snapshots")
+_SNAPSHOTS_TABLE = "_newsarchive_snapshots"
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _duck_type(t.value_type) + "[]"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    simple = {
+        pa.int32(): "INTEGER",
+        pa.int64(): "BIGINT",
+        pa.uint64(): "UBIGINT",
+        pa.float64(): "DOUBLE",
+        pa.bool_(): "BOOLEAN",
+        pa.date32(): "DATE",
+    }
+    if t in simple:
+        return simple[t]
+    raise TypeError(f"no DuckDB type for {t}")
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _empty_select(schema: pa.Schema, extra: dict[str, str]) -> str:
+    cols = [f"NULL::{_duck_type(f.type)} AS {f.name}" for f in schema]
+    cols += [f"NULL::{t} AS {name}" for name, t in extra.items()]
+    return f"SELECT {', '.join(cols)} WHERE false"
+
+
+def _files_select(paths: list[str]) -> str:
+    listing = ", ".join(_quote(p) for p in paths)
+    return (
+        f"SELECT * FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = true)"
+    )
+
+
+def articles_sql(root: str | Root, state: CommittedState | None = None) -> str:
+    """The SELECT behind the `articles` view: committed, not-replaced files only."""
+    r = open_root(root)
+    state = state or committed_state(r)
+    files = [r.local_path(p) for p in state.live_paths()]
+    if not files:
+        return _empty_select(ARTICLES_SCHEMA, {"crawl_date": "DATE"})
+    return _files_select(files)
+
+
+def connect(
+    root: str | Root, con: duckdb.DuckDBPyConnection | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the views `articles`, `latest_articles`, `pages` and
+    `snapshots` over the archive (works on an empty archive too). Timestamps display in UTC.
+
+    The file lists are fixed when the views are created: reconnect to see later commits.
+    """
+    r = open_root(root)
+    con = con if con is not None else duckdb.connect()
+    con.sql("SET TimeZone = 'UTC'")
+    state = committed_state(r)
+    con.sql(f"CREATE OR REPLACE VIEW articles AS {articles_sql(r, state)}")
+    con.sql(
+        "CREATE OR REPLACE VIEW latest_articles AS SELECT * FROM articles "
+        "QUALIFY row_number() OVER (PARTITION BY article_id ORDER BY version DESC) = 1"
+    )
+    pages = [r.local_path(p) for p in r.glob("pages", ".parquet")]
+    pages_sql = (
+        _files_select(pages) if pages else _empty_select(PAGES_SCHEMA, {"crawl_date": "DATE"})
+    )
+    con.sql(f"CREATE OR REPLACE VIEW pages AS {pages_sql}")
+    snaps = pa.Table.from_pylist(snapshot_rows(state.snapshots), schema=SNAPSHOTS_VIEW_SCHEMA)
+    con.register(_SNAPSHOTS_TABLE, snaps)
+    con.sql(f"CREATE OR REPLACE VIEW snapshots AS SELECT * FROM {_SNAPSHOTS_TABLE}")
+    return con
