@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 
 from flows.demo_site import DemoSite, load_site, render
@@ -88,3 +89,60 @@ def demo_config(base_url: str) -> dict[str, Any]:
             }
         },
     }
+
+
+#: The demo prefers a fixed port so that URLs (and so article ids) are the same on every
+#: run: a second `newsarchive demo` then shows dedup at work (no new rows).
+DEMO_PORT = 8931
+
+
+def run_demo(root: str = "archive-demo", *, quiet: bool = False) -> int:
+    """Serve the sample site, crawl it through the real flow into `root`, print what landed."""
+    from crawlers.config import parse_config
+    from flows.cli import _print_crawl_results, prefect_api
+    from flows.pipeline import crawl_sources
+
+    try:
+        base_url, stop = serve_demo_site(DEMO_PORT)
+    except OSError:
+        base_url, stop = serve_demo_site(0)
+    source = parse_config(demo_config(base_url), "<demo config>").source(DEMO_SOURCE)
+    where = root if "://" in root else str(Path(root).expanduser().resolve())
+    print(f"sample site: {base_url}/  ({len(load_site().articles)} articles)")
+    print(f"archive:     {where}")
+    print("starting Prefect and crawling (about 30 s) ...", flush=True)
+    try:
+        with prefect_api():
+            results = crawl_sources(root=root, sources=[source])
+    finally:
+        stop()
+    code = _print_crawl_results(results, quiet=quiet)
+    if code == 0:
+        _print_landed(root)
+    return code
+
+
+def _print_landed(root: str) -> None:
+    from flows.cli import _table
+    from storage.views import connect
+
+    con = connect(root)
+    per_snapshot = con.sql(
+        "select snapshot_id, count(*) as articles from articles group by 1 order by 1"
+    ).fetchall()
+    print("\narticles per snapshot:")
+    print(_table(["snapshot_id", "articles"], [[str(a), str(b)] for a, b in per_snapshot]))
+    titles = con.sql(
+        "select cast(published_at as date) as published, language, title"
+        " from latest_articles order by published_at desc nulls last limit 5"
+    ).fetchall()
+    print("latest articles:")
+    print(_table(["published", "language", "title"], [[str(c or "") for c in r] for r in titles]))
+    root_flag = "" if root == "archive" else f" --root {root}"
+    print("next, try:")
+    print(
+        f'  newsarchive query "select title, published_at, word_count from latest_articles"'
+        f"{root_flag}"
+    )
+    print(f"  newsarchive snapshots{root_flag}")
+    print(f"  duckdb -c \"select count(*) from read_parquet('{root}/articles/**/*.parquet')\"")

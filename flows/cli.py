@@ -1,0 +1,434 @@
+"""The `newsarchive` command: crawl, reextract, query, snapshots, compact, serve, demo.
+
+Exit codes: 0 success, 1 the run failed, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ROOT = "archive"
+DEFAULT_CONFIG = "config/sources.yaml"
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Prefect settings the CLI applies unless the user set them: Prefect's console output off
+#: (its logs still reach the API/UI), no telemetry. Must be set before prefect is imported.
+_PREFECT_QUIET_ENV = {
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+    "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL": "CRITICAL",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+class UsageError(Exception):
+    """A bad argument value the parser cannot check (printed as one line, exit 2)."""
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the docs test)."""
+    parser = argparse.ArgumentParser(
+        prog="newsarchive",
+        description="Scrape-and-archive pipeline for news: crawl to WARC, extract articles,"
+        " write versioned Parquet snapshots, query them with DuckDB.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_root(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--root",
+            default=DEFAULT_ROOT,
+            metavar="PATH|URI",
+            help=f"archive root, a local path or s3://... (default: ./{DEFAULT_ROOT})",
+        )
+
+    def add_quiet(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--quiet", "-q", action="store_true", help="only errors and the final summary"
+        )
+
+    p = sub.add_parser("crawl", help="crawl sources now (all sources when none is named)")
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="source names from the config")
+    p.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH", help="sources file")
+    add_root(p)
+    p.add_argument("--max-pages", type=_positive_int, metavar="N", help="stop after N pages")
+    add_quiet(p)
+    p.set_defaults(func=cmd_crawl)
+
+    p = sub.add_parser("reextract", help="extract again from stored WARC (no network)")
+    p.add_argument("--source", metavar="S", help="only this source")
+    p.add_argument(
+        "--since", type=_date, metavar="DATE", help="only pages fetched on/after YYYY-MM-DD"
+    )
+    add_root(p)
+    p.add_argument(
+        "--dask", metavar="ADDRESS", help="run extraction batches on this Dask scheduler"
+    )
+    add_quiet(p)
+    p.set_defaults(func=cmd_reextract)
+
+    p = sub.add_parser("query", help="run SQL over the archive (DuckDB)")
+    p.add_argument("sql", metavar="SQL", help="views: articles, latest_articles, pages, snapshots")
+    add_root(p)
+    p.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        default="table",
+        help="json: a JSON array of row objects; parquet: binary, to --output or a pipe",
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("snapshots", help="list committed snapshots")
+    add_root(p)
+    p.set_defaults(func=cmd_snapshots)
+
+    p = sub.add_parser("compact", help="merge small article files of a source")
+    p.add_argument("--source", metavar="S", help="only this source (default: all)")
+    add_root(p)
+    add_quiet(p)
+    p.set_defaults(func=cmd_compact)
+
+    p = sub.add_parser("serve", help="run scheduled crawls (cron from the config) until Ctrl-C")
+    p.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH", help="sources file")
+    add_root(p)
+    add_quiet(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="serve the bundled sample site, crawl it, show what landed")
+    p.add_argument(
+        "--root",
+        default="archive-demo",
+        metavar="PATH",
+        help="archive root for the demo (default: ./archive-demo)",
+    )
+    add_quiet(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2026-01-31: {text!r}") from None
+
+
+# -- entry point --------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for key, value in _PREFECT_QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    _setup_output(quiet=getattr(args, "quiet", False))
+    from crawlers.config import ConfigError
+
+    try:
+        return int(args.func(args))
+    except (ConfigError, UsageError) as exc:
+        print(f"newsarchive: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("newsarchive: interrupted", file=sys.stderr)
+        return 130
+
+
+def _setup_output(*, quiet: bool) -> None:
+    """Our progress lines on stderr; Prefect's own console output stays off."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    for name in ("flows", "crawlers", "extraction", "storage"):
+        log = logging.getLogger(name)
+        log.handlers[:] = [handler]
+        log.setLevel(logging.WARNING if quiet else logging.INFO)
+        log.propagate = False
+    # The library loggers are chatty at INFO; only the flows' progress lines are for users.
+    for name in ("crawlers", "extraction", "storage"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def prefect_api() -> Iterator[None]:
+    """Use PREFECT_API_URL when set; else a private API-only Prefect server for this command.
+
+    Prefect would start its own temporary server, but that one writes its log noise to our
+    terminal; ours writes it to a file under the Prefect home. Queued events and logs are
+    flushed before the server stops (no "failed to send events" at exit).
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.server import LocalPrefectServer
+
+    server = LocalPrefectServer(services=False)
+    api_url = server.start()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            try:
+                yield
+            finally:
+                _drain_prefect_workers()
+    finally:
+        server.stop()
+
+
+def _drain_prefect_workers() -> None:
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=10)
+
+
+def _check_root_exists(root: str) -> None:
+    """Reading commands never create a local root: a missing one is a usage error."""
+    if "://" not in root and not Path(root).expanduser().is_dir():
+        raise UsageError(f"no archive at {root!r} (run `newsarchive crawl` first, or pass --root)")
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawlers.config import load_config
+
+    config = load_config(args.config)
+    sources = config.resolved(args.sources or None)  # unknown name -> ConfigError, exit 2
+    from flows.pipeline import crawl_sources
+
+    with prefect_api():
+        results = crawl_sources(
+            root=args.root, max_pages=args.max_pages, sources=sources, config_path=args.config
+        )
+    return _print_crawl_results(results, quiet=args.quiet)
+
+
+def _print_crawl_results(results: list[dict[str, Any]], *, quiet: bool) -> int:
+    failed = [r for r in results if not r.get("ok")]
+    for r in results:
+        if not r.get("ok"):
+            print(f"newsarchive: crawl of {r['source']} failed: {r.get('error')}", file=sys.stderr)
+            continue
+        crawl, snap, ext = r["crawl"], r.get("snapshot") or {}, r["extraction"]
+        print(
+            f"{r['source']}: {crawl['pages_fetched']} pages"
+            f" ({_fmt_counts(crawl['status_counts'])}), {ext['articles']} articles extracted,"
+            f" {_snapshot_counts(snap)}; snapshot {snap.get('snapshot_id', '-')}"
+            f" ({r['durations'].get('total', 0):.1f}s)"
+        )
+        if not quiet and ext.get("rejected"):
+            print(f"  rejected: {_fmt_counts(ext['rejected'])}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _fmt_counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def _snapshot_counts(snap: dict[str, Any]) -> str:
+    parts = [f"{snap[k]} {k}" for k in ("new", "changed", "unchanged") if k in snap]
+    return ", ".join(parts) or "no snapshot counts"
+
+
+def cmd_reextract(args: argparse.Namespace) -> int:
+    _check_root_exists(args.root)
+    from flows.pipeline import reextract
+
+    flow_fn = reextract
+    workers: int | None = None
+    if args.dask:
+        from prefect_dask import DaskTaskRunner
+
+        runner = cast("TaskRunner[Any]", DaskTaskRunner(address=args.dask))
+        flow_fn = reextract.with_options(task_runner=runner)
+        workers = 1  # Dask spreads the batches; each batch extracts inline on its worker
+    with prefect_api():
+        snapshots = flow_fn(root=args.root, source=args.source, since=args.since, workers=workers)
+    for snap in snapshots:
+        print(
+            f"{snap.get('source')}: snapshot {snap.get('snapshot_id')} (reextract),"
+            f" {_snapshot_counts(snap)}"
+        )
+    if not snapshots:
+        print("nothing to reextract (no stored pages matched)")
+    return EXIT_OK
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    _check_root_exists(args.root)
+    from flows.pipeline import compact
+
+    with prefect_api():
+        results = compact(root=args.root, source=args.source)
+    for row in results:
+        print(
+            f"{row['source']}: snapshot {row['snapshot_id']} (compact), {row['files']} files"
+            f" replacing {row['replaces']}"
+        )
+    if not results:
+        print("nothing to compact")
+    return EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    _check_root_exists(args.root)
+    import duckdb
+
+    from storage.views import connect
+
+    if args.format == "parquet" and not args.output and sys.stdout.isatty():
+        raise UsageError("parquet is binary: pass --output FILE or redirect stdout")
+    con = connect(args.root)
+    try:
+        relation = con.sql(args.sql)
+    except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
+        raise UsageError(_one_line(exc)) from None
+    except duckdb.Error as exc:
+        print(f"newsarchive: query failed: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    if relation is None:  # a statement without a result (e.g. SET)
+        return EXIT_OK
+    try:
+        if args.format == "parquet":
+            import pyarrow.parquet as pq
+
+            table = relation.fetch_arrow_table()
+            if args.output:
+                pq.write_table(table, args.output)
+            else:
+                buf = io.BytesIO()
+                pq.write_table(table, buf)
+                sys.stdout.buffer.write(buf.getvalue())
+            return EXIT_OK
+        columns = [d[0] for d in relation.description]
+        rows = relation.fetchall()
+    except duckdb.Error as exc:
+        print(f"newsarchive: query failed: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    text = format_rows(columns, rows, args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def format_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
+    """Render query rows as an aligned table, CSV, or a JSON array of row objects."""
+    if fmt == "json":
+        objs = [dict(zip(columns, row, strict=True)) for row in rows]
+        return json.dumps(objs, default=_json_value, ensure_ascii=False, indent=1) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(
+                [
+                    json.dumps(v, default=_json_value) if isinstance(v, list | dict) else v
+                    for v in row
+                ]
+            )
+        return out.getvalue()
+    return _table(columns, [[_cell(v) for v in row] for row in rows])
+
+
+def _cell(value: Any, width: int = 60) -> str:
+    if value is None:
+        return ""
+    text = value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(columns: list[str], cells: list[list[str]]) -> str:
+    widths = [len(c) for c in columns]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.append(f"({len(cells)} row{'s' if len(cells) != 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    _check_root_exists(args.root)
+    from storage.snapshots import list_snapshots, snapshot_rows
+
+    rows = snapshot_rows(list_snapshots(args.root))
+    columns = ["snapshot_id", "created_at", "source", "kind", "rows", "new", "changed"]
+    columns += ["unchanged", "rejected"]
+    sys.stdout.write(_table(columns, [[_cell(r.get(c)) for c in columns] for r in rows]))
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from crawlers.config import load_config
+
+    config = load_config(args.config)
+    from flows.schedule import serve_sources
+
+    return serve_sources(config, root=args.root, config_path=args.config)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    return run_demo(root=args.root, quiet=args.quiet)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,537 @@
+"""Prefect flows: crawl -> extract -> commit snapshot, reextract from stored WARC, compact.
+
+Tasks are thin shells over the stage functions and pass small manifests (root-relative
+paths, counts) — never HTML or tables. Page selections and extracted batches travel as
+Parquet files under the archive's `.staging/` directory (outside every dataset tree).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from crawlers.config import ResolvedSource, load_config
+from extraction.options import ExtractionOptions
+
+if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
+
+logger = logging.getLogger(__name__)
+
+#: Pages per extraction task: big enough that Prefect's per-task overhead is noise.
+DEFAULT_BATCH_PAGES = 2000
+#: Root-relative staging area of flow runs (inside `.staging/`, which no dataset glob reads).
+FLOW_STAGING = ".staging/flows"
+#: Columns the extraction stage reads from a pages row.
+_PAGE_COLUMNS = [
+    "url",
+    "final_url",
+    "url_key",
+    "source",
+    "crawl_id",
+    "status",
+    "content_type",
+    "fetched_at",
+    "warc_file",
+    "warc_offset",
+    "warc_length",
+    "published_hint",
+    "title_hint",
+]
+
+
+class RunFailed(RuntimeError):
+    """A flow finished but one or more sources failed; the message names them."""
+
+
+# -- helpers (no Prefect state, no data crossing task boundaries) --------------------------
+
+
+def _say(message: str, *args: Any) -> None:
+    """Progress line: to the run's Prefect logger (UI) and to the stdlib logger (terminal)."""
+    logger.info(message, *args)
+    # Outside a run context (a plain function call) only the stdlib logger gets it.
+    with contextlib.suppress(Exception):
+        get_run_logger().info(message, *args)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly copy of a dataclass / pydantic result (small values only)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    elif hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+@contextmanager
+def _timed(durations: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        durations[stage] = round(durations.get(stage, 0.0) + time.monotonic() - start, 3)
+
+
+def resolve_source(source: str | ResolvedSource, config_path: str) -> ResolvedSource:
+    """A ResolvedSource as given, or looked up by name in the config file."""
+    if isinstance(source, ResolvedSource):
+        return source
+    return load_config(config_path).source(source)
+
+
+def _run_key(prefix: str) -> str:
+    return f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+# -- tasks --------------------------------------------------------------------------------
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="crawl")
+def crawl_task(source: ResolvedSource, root: str, max_pages: int | None) -> dict[str, Any]:
+    """Run Scrapy for one source in a child process; a fresh crawl_id per attempt."""
+    from crawlers.runner import run_crawl
+
+    result = run_crawl(source, root, max_pages=max_pages)
+    _say(
+        "%s: crawl %s fetched %d pages %s, %d WARC bytes (%s)",
+        source.name,
+        result.crawl_id,
+        result.pages_fetched,
+        dict(result.status_counts),
+        result.bytes_archived,
+        result.finish_reason,
+    )
+    return dict(_plain(result), pages_fetched=result.pages_fetched)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="plan-batches")
+def plan_batches(
+    root: str,
+    staging: str,
+    *,
+    source: str | None = None,
+    crawl_id: str | None = None,
+    since: str | None = None,
+    latest_only: bool = False,
+    batch_pages: int = DEFAULT_BATCH_PAGES,
+) -> list[dict[str, Any]]:
+    """Select the fetched pages to extract and write them in batches of page rows (no HTML)."""
+    from storage.fs import open_root
+    from storage.pages import read_pages
+
+    r = open_root(root)
+    pages = read_pages(r, source=source, crawl_id=crawl_id, since=since, columns=_PAGE_COLUMNS)
+    keep = pc.and_(pc.equal(pages["status"], 200), pc.is_valid(pages["warc_file"]))
+    pages = pages.filter(pc.fill_null(keep, False))
+    if latest_only and pages.num_rows:
+        # Reextract: one row per (source, url_key), the most recent fetch.
+        pages = pages.sort_by([("fetched_at", "descending")])
+        seen: set[tuple[str, str]] = set()
+        idx = []
+        for i, pair in enumerate(
+            zip(pages["source"].to_pylist(), pages["url_key"].to_pylist(), strict=True)
+        ):
+            if pair not in seen:
+                seen.add(pair)
+                idx.append(i)
+        pages = pages.take(pa.array(idx, pa.int64()))
+    batches = []
+    n_batches = math.ceil(pages.num_rows / max(1, batch_pages))
+    for n in range(n_batches):
+        part = pages.slice(n * batch_pages, batch_pages)
+        rel = f"{staging}/pages-{n:05d}.parquet"
+        r.makedirs(staging)
+        pq.write_table(part, r.path(rel), filesystem=r.fs)
+        batches.append({"pages_file": rel, "pages": part.num_rows, "n": n})
+    return batches
+
+
+@task(cache_policy=NO_CACHE, task_run_name="extract-batch-{batch[n]}")
+def extract_batch(
+    root: str,
+    staging: str,
+    batch: dict[str, Any],
+    options: ExtractionOptions,
+    workers: int | None,
+) -> dict[str, Any]:
+    """Extract one batch of pages (each worker reads its own WARC records)."""
+    from extraction.batch import extract_pages
+    from storage.fs import open_root
+
+    r = open_root(root)
+    pages = pq.read_table(r.path(batch["pages_file"]), filesystem=r.fs)
+    result = extract_pages(root, pages, options, workers=workers)
+    rel = f"{staging}/articles-{batch['n']:05d}.parquet"
+    pq.write_table(result.articles, r.path(rel), filesystem=r.fs)
+    return {
+        "articles_file": rel,
+        "pages": pages.num_rows,
+        "articles": result.articles.num_rows,
+        "rejected": dict(result.rejected),
+        "errors": list(result.errors)[:20],
+        "n_errors": len(result.errors),
+    }
+
+
+@task(cache_policy=NO_CACHE, task_run_name="commit-{source}")
+def commit_task(
+    root: str,
+    staging: str,
+    source: str,
+    articles_files: list[str],
+    *,
+    kind: str,
+    extractor: str,
+    rejected: dict[str, int],
+    stats: dict[str, Any],
+    crawl_id: str | None = None,
+) -> dict[str, Any]:
+    """Dedup the staged articles of one source against the archive and commit a snapshot."""
+    from storage.fs import open_root
+    from storage.schemas import EXTRACTED_SCHEMA
+    from storage.snapshots import commit_snapshot
+
+    r = open_root(root)
+    tables = [pq.read_table(r.path(f), filesystem=r.fs) for f in articles_files]
+    extracted = pa.concat_tables(tables) if tables else EXTRACTED_SCHEMA.empty_table()
+    if extracted.num_rows:
+        extracted = extracted.filter(pc.equal(extracted["source"], source))
+    info = commit_snapshot(
+        root,
+        source,
+        extracted,
+        kind=kind,
+        extractor=extractor,
+        rejected=rejected,
+        stats=stats,
+        crawl_id=crawl_id,
+    )
+    return _snapshot_row(info)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="cleanup-staging")
+def cleanup_staging(root: str, staging: str) -> None:
+    """Remove this run's staging files (they are copies; the archive keeps everything)."""
+    from storage.fs import open_root
+
+    open_root(root).delete_dir(staging)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="compact")
+def compact_task(root: str, source: str | None) -> list[dict[str, Any]]:
+    from storage.snapshots import compact as compact_sources
+
+    return [_snapshot_row(info) for info in compact_sources(root, source)]
+
+
+def _snapshot_row(info: Any) -> dict[str, Any]:
+    """A snapshot manifest flattened like the `snapshots` view (JSON-friendly)."""
+    from storage.snapshots import snapshot_rows
+
+    row = snapshot_rows([info])[0]
+    row["created_at"] = info.created_at
+    return row
+
+
+# -- shared extraction path ---------------------------------------------------------------
+
+
+def _extract_and_commit(
+    root: str,
+    staging: str,
+    batches: list[dict[str, Any]],
+    sources: list[str],
+    *,
+    kind: str,
+    options: ExtractionOptions,
+    workers: int | None,
+    stats: dict[str, Any],
+    durations: dict[str, float],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Extract all batches (submitted to the flow's task runner), then commit per source."""
+    from extraction.options import extractor_id
+
+    with _timed(durations, "extract"):
+        futures = [extract_batch.submit(root, staging, b, options, workers) for b in batches]
+        results = [f.result() for f in futures]
+    rejected: Counter[str] = Counter()
+    for res in results:
+        rejected.update(res["rejected"])
+    extraction = {
+        "pages": sum(r["pages"] for r in results),
+        "articles": sum(r["articles"] for r in results),
+        "rejected": dict(rejected),
+        "errors": [e for r in results for e in r["errors"]][:20],
+        "n_errors": sum(r["n_errors"] for r in results),
+    }
+    _say(
+        "extracted %d articles from %d pages, rejected %s",
+        extraction["articles"],
+        extraction["pages"],
+        dict(rejected) or "none",
+    )
+    snapshots = []
+    with _timed(durations, "commit"):
+        for source in sources:
+            info = commit_task(
+                root,
+                staging,
+                source,
+                [r["articles_file"] for r in results],
+                kind=kind,
+                extractor=extractor_id(options),
+                rejected=dict(rejected) if len(sources) == 1 else {},
+                stats={**stats, "durations": dict(durations)},
+                crawl_id=stats.get("crawl_id"),
+            )
+            snapshots.append(info)
+    cleanup_staging(root, staging)
+    return snapshots, extraction
+
+
+# -- flows --------------------------------------------------------------------------------
+
+
+@flow(name="crawl-source", log_prints=False)
+def crawl_source(
+    source: str | ResolvedSource,
+    root: str = "archive",
+    max_pages: int | None = None,
+    config_path: str = "config/sources.yaml",
+    options: ExtractionOptions | None = None,
+    workers: int | None = None,
+    batch_pages: int = DEFAULT_BATCH_PAGES,
+) -> dict[str, Any]:
+    """Crawl one source, extract the pages of this crawl in batches, commit a snapshot."""
+    resolved = resolve_source(source, config_path)
+    options = options or ExtractionOptions()
+    durations: dict[str, float] = {}
+    started = time.monotonic()
+    with _timed(durations, "crawl"):
+        crawl = crawl_task(resolved, root, max_pages)
+    staging = f"{FLOW_STAGING}/{_run_key(crawl['crawl_id'])}"
+    with _timed(durations, "plan"):
+        batches = plan_batches(
+            root, staging, source=resolved.name, crawl_id=crawl["crawl_id"], batch_pages=batch_pages
+        )
+    stats = {
+        "crawl_id": crawl["crawl_id"],
+        "pages_fetched": crawl["pages_fetched"],
+        "status_counts": crawl["status_counts"],
+        "bytes_archived": crawl["bytes_archived"],
+    }
+    snapshots, extraction = _extract_and_commit(
+        root,
+        staging,
+        batches,
+        [resolved.name],
+        kind="crawl",
+        options=options,
+        workers=workers,
+        stats=stats,
+        durations=durations,
+    )
+    durations["total"] = round(time.monotonic() - started, 3)
+    summary = {
+        "source": resolved.name,
+        "ok": True,
+        "crawl": crawl,
+        "extraction": extraction,
+        "snapshot": snapshots[0],
+        "durations": durations,
+    }
+    publish_report(summary, kind="crawl")
+    return summary
+
+
+@task(cache_policy=NO_CACHE, task_run_name="source-{source.name}")
+def _source_run(
+    source: ResolvedSource, root: str, max_pages: int | None, workers: int | None
+) -> dict[str, Any]:
+    """One source's crawl as its own (sub)flow run; failures become a summary, not a crash."""
+    state = crawl_source(source, root, max_pages, workers=workers, return_state=True)
+    if state.is_completed():
+        return state.result()
+    try:
+        state.result(raise_on_failure=True)
+        message = state.message or state.name
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+    return {"source": source.name, "ok": False, "error": message}
+
+
+@flow(
+    name="crawl-sources",
+    # Prefect's generic TaskRunner typing does not accept a concrete runner instance.
+    task_runner=cast("TaskRunner[Any]", ThreadPoolTaskRunner(max_workers=4)),
+)
+def crawl_sources(
+    names: list[str] | None = None,
+    root: str = "archive",
+    max_pages: int | None = None,
+    config_path: str = "config/sources.yaml",
+    sources: list[ResolvedSource] | None = None,
+    workers: int | None = None,
+) -> list[dict[str, Any]]:
+    """Crawl several sources (all when `names` is empty) in parallel sub-flow runs.
+
+    Sources fail independently: the result lists one summary per source with `ok`.
+    """
+    resolved = sources or load_config(config_path).resolved(names or None)
+    futures = [_source_run.submit(s, root, max_pages, workers) for s in resolved]
+    return [f.result() for f in futures]
+
+
+@flow(name="reextract")
+def reextract(
+    root: str = "archive",
+    source: str | None = None,
+    since: str | None = None,
+    options: ExtractionOptions | None = None,
+    workers: int | None = None,
+    batch_pages: int = DEFAULT_BATCH_PAGES,
+) -> list[dict[str, Any]]:
+    """Extract again from stored WARC only (no network): one snapshot per source, kind
+    'reextract', built from the latest successful fetch of every stored URL."""
+    options = options or ExtractionOptions()
+    durations: dict[str, float] = {}
+    started = time.monotonic()
+    staging = f"{FLOW_STAGING}/{_run_key('reextract')}"
+    with _timed(durations, "plan"):
+        batches = plan_batches(
+            root,
+            staging,
+            source=source,
+            since=since,
+            latest_only=True,
+            batch_pages=batch_pages,
+        )
+    sources = _sources_in(root, staging, batches) if source is None else [source]
+    _say("reextract: %d pages in %d batches, sources %s", _count(batches), len(batches), sources)
+    snapshots, extraction = _extract_and_commit(
+        root,
+        staging,
+        batches,
+        sources,
+        kind="reextract",
+        options=options,
+        workers=workers,
+        stats={"since": since, "pages_selected": _count(batches)},
+        durations=durations,
+    )
+    durations["total"] = round(time.monotonic() - started, 3)
+    summary = {
+        "source": source or "all",
+        "ok": True,
+        "extraction": extraction,
+        "snapshots": snapshots,
+        "durations": durations,
+    }
+    publish_report(summary, kind="reextract")
+    return snapshots
+
+
+@flow(name="compact")
+def compact(root: str = "archive", source: str | None = None) -> list[dict[str, Any]]:
+    """Merge each source's small article files into fewer, larger ones (a 'compact' snapshot)."""
+    rows = compact_task(root, source)
+    publish_report({"source": source or "all", "snapshots": rows}, kind="compact")
+    return rows
+
+
+def _count(batches: list[dict[str, Any]]) -> int:
+    return sum(int(b["pages"]) for b in batches)
+
+
+def _sources_in(root: str, staging: str, batches: list[dict[str, Any]]) -> list[str]:
+    """Sources present in the planned page batches (read back from the staged files)."""
+    from storage.fs import open_root
+
+    r = open_root(root)
+    names: set[str] = set()
+    for b in batches:
+        col = pq.read_table(r.path(b["pages_file"]), filesystem=r.fs, columns=["source"])
+        names.update(col["source"].unique().to_pylist())
+    return sorted(names)
+
+
+# -- reporting ----------------------------------------------------------------------------
+
+
+def report_markdown(summary: dict[str, Any], kind: str) -> str:
+    """The run report (pages by status, articles new/changed/unchanged/rejected, bytes, time)."""
+    lines = [f"# {kind}: {summary.get('source', '')}", ""]
+    crawl = summary.get("crawl")
+    if crawl:
+        lines += [
+            f"Crawl `{crawl.get('crawl_id')}` ({crawl.get('finish_reason')}),"
+            f" {crawl.get('bytes_archived', 0):,} bytes archived to WARC.",
+            "",
+            "| status | pages |",
+            "|---|---:|",
+        ]
+        for status, count in sorted(crawl.get("status_counts", {}).items()):
+            lines.append(f"| {status} | {count} |")
+        if crawl.get("fetch_errors"):
+            lines.append(f"| error (no response) | {crawl['fetch_errors']} |")
+        lines.append("")
+    snaps = summary.get("snapshots") or ([summary["snapshot"]] if summary.get("snapshot") else [])
+    if snaps:
+        lines += ["| snapshot | source | new | changed | unchanged |", "|---|---|---:|---:|---:|"]
+        for s in snaps:
+            lines.append(
+                f"| {s.get('snapshot_id')} | {s.get('source')} | {s.get('new', '')} |"
+                f" {s.get('changed', '')} | {s.get('unchanged', '')} |"
+            )
+        lines.append("")
+    extraction = summary.get("extraction", {})
+    rejected = extraction.get("rejected", {})
+    lines += [
+        f"Extracted {extraction.get('articles', 0)} articles from"
+        f" {extraction.get('pages', 0)} pages.",
+        "",
+        "| rejected because | pages |",
+        "|---|---:|",
+        *(f"| {reason} | {n} |" for reason, n in sorted(rejected.items())),
+        "",
+        "| stage | seconds |",
+        "|---|---:|",
+        *(f"| {stage} | {secs:.2f} |" for stage, secs in summary.get("durations", {}).items()),
+    ]
+    if extraction.get("n_errors"):
+        lines += ["", f"{extraction['n_errors']} extraction errors, first ones:", ""]
+        lines += [f"- {e}" for e in extraction.get("errors", [])]
+    return "\n".join(lines) + "\n"
+
+
+def publish_report(summary: dict[str, Any], kind: str) -> None:
+    """Attach the run report to the flow run as a Prefect markdown artifact."""
+    name = str(summary.get("source", "all"))
+    key = "".join(c if c.isalnum() else "-" for c in f"{kind}-{name}".lower())
+    create_markdown_artifact(
+        markdown=report_markdown(summary, kind), key=key, description=f"{kind} report"
+    )
