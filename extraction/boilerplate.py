@@ -40,6 +40,14 @@ _ALWAYS = re.compile(
     | (?:filed\s+under|categories|posted\s+in)\s*:.{0,200}
     | \S+\s*[−\-+×x*÷/]\s*\S+\s*=\s*\S{0,3}
     | -+|[|•·*]+
+    | (?:read|see|watch|listen)\s+(?:more|also|next)\s*[:|–-].{0,150}
+    | related\s*(?:articles?|stories|coverage|content)?\s*:.{0,150}
+    | also\s+(?:on|read|see)\s*:?.{0,150}
+    | if\s+you\s+(?:enjoyed|liked|appreciated?|value)\s+this\s+(?:article|story|post|piece).*
+    | follow\s+@\w+.*
+    | follow\s+.{0,60}\s+(?:on|at|via)\s+(?:twitter|facebook|instagram|https?://).*
+    | .{0,300}\((?:photo|image|picture|foto|credit|illustration)s?(?:\s+credit)?\s*:.{0,80}\)
+    | .{0,300}(?:getty\s+images|shutterstock|istock(?:photo)?|ap\s+photo/.{0,40})\)?
     | \d{4}-\d\d-\d\d(?:[T\s]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?
     | thanks?\s+(?:you\s+)?for\s+(?:signing\s+up|subscribing|registering).*
     | keep\s+an\s+eye\s+on\s+your\s+inbox.*

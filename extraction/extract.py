@@ -24,6 +24,7 @@ from extraction.encoding import decode_html
 from extraction.jsonld_body import repair_with_article_body
 from extraction.options import ExtractionOptions
 from extraction.pagetype import listing_reason
+from extraction.split_body import add_missing_chunks, body_chunks
 from extraction.template import TemplateModel
 from storage.dedup import content_hash, simhash
 from storage.urls import url_key
@@ -228,6 +229,8 @@ def _extract(
     if size > options.max_tree_size:
         return Rejection("too_large", f"{size} elements")
     signals = md.read_signals(tree, url)
+    if options.repair_split_body:
+        signals.body_chunks = body_chunks(tree)
     canonical = md.canonical_url(signals, url)
 
     if options.reject_listings:
@@ -266,7 +269,7 @@ def _extract(
     title = _first_str(getattr(doc, "title", None), ld.get("headline"), hints.get("title_hint"))
     authors = md.clean_authors(ld.get("author")) if ld.get("author") else []
     if not authors and getattr(doc, "author", None):
-        authors = md.clean_authors(doc.author.split(";"))  # type: ignore[union-attr]  # checked
+        authors = md.clean_authors(doc.author.split(";"))
     language = md.declared_language(signals)
     if language is None and options.detect_language:
         language = md.detect_language(text)
@@ -312,6 +315,8 @@ def _body(
         paragraphs = [p for p in paragraphs if not template.is_template(p)]
     if options.boilerplate_filter:
         paragraphs = filter_paragraphs(paragraphs, frozenset(signals.link_texts))
+    if options.repair_split_body and signals.body_chunks:
+        paragraphs = add_missing_chunks(paragraphs, signals.body_chunks)
     if options.use_jsonld_body:
         paragraphs = repair_with_article_body(paragraphs, signals.ld_article.get("articleBody"))
     return paragraphs

@@ -57,6 +57,7 @@ class PageSignals:
     headline_link_words: int = 0
     body_words: int = 0
     link_texts: set[str] = field(default_factory=set)
+    body_chunks: list[list[str]] = field(default_factory=list)
 
 
 def _walk_ld(node: Any) -> Iterator[dict[str, Any]]:

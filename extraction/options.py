@@ -40,6 +40,8 @@ class ExtractionOptions:
     boilerplate_filter: bool = True
     #: Apply a per-source template model when the caller passes one.
     use_template: bool = True
+    #: Add body chunks trafilatura skipped when the article is split over sibling containers.
+    repair_split_body: bool = True
     #: Use JSON-LD articleBody to confirm / repair the text boundaries.
     use_jsonld_body: bool = True
     #: Page-type decision: reject home / section / tag / listing pages.

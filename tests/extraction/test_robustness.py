@@ -73,7 +73,10 @@ def test_meta_charset_declares_windows_1256() -> None:
 
 
 def test_shift_jis_without_any_declaration_is_detected() -> None:
-    body = "<p>東京都は本日、新しい交通計画を発表しました。市民の生活を改善するための取り組みです。</p>"
+    body = (
+        "<p>東京都は本日、新しい交通計画を発表しました。"
+        "市民の生活を改善するための取り組みです。</p>"
+    )
     decoded = decode_html(_page(body).encode("shift_jis"), "text/html")
     assert "新しい交通計画" in decoded.text
 
