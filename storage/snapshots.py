@@ -388,6 +388,7 @@ def _plan_batch(batch: pa.Table, source: str, index: pa.Table, threshold: int) -
         plan.versions.append(version)
     plan.duplicate_of = _near_duplicates(
         sims[plan.take] if plan.take else np.zeros(0, np.uint64),
+        plan.ids,
         [words[i] for i in plan.take],
         source,
         index,
@@ -398,10 +399,16 @@ def _plan_batch(batch: pa.Table, source: str, index: pa.Table, threshold: int) -
 
 
 def _near_duplicates(
-    sims: np.ndarray, words: list[int], source: str, index: pa.Table, threshold: int
+    sims: np.ndarray,
+    ids: list[str],
+    words: list[int],
+    source: str,
+    index: pa.Table,
+    threshold: int,
 ) -> list[str | None]:
-    """For each fingerprint, the article_id of the closest stored article of another source
-    within `threshold` bits (following its own duplicate_of to the original), else None."""
+    """For each fingerprint, the original article_id (following duplicate_of) of the closest
+    stored article of another source within `threshold` bits, else None. A copy of the row's
+    own article (its earlier version syndicated elsewhere) does not count."""
     out: list[str | None] = [None] * len(sims)
     if len(sims) == 0 or index.num_rows == 0:
         return out
@@ -409,18 +416,29 @@ def _near_duplicates(
     if others.num_rows == 0:
         return out
     other_sims = others["simhash"].to_numpy().astype(np.uint64)
-    other_ids = others["article_id"]
-    other_dup = others["duplicate_of"]
+    resolved = pc.coalesce(others["duplicate_of"], others["article_id"]).combine_chunks()
     chunk = 16  # rows at a time: a (16 x N) XOR matrix stays small in memory
     for start in range(0, len(sims), chunk):
         block = sims[start : start + chunk]
         dist = np.bitwise_count(np.bitwise_xor(block[:, None], other_sims[None, :]))
-        best = dist.argmin(axis=1)
-        for k, j in enumerate(best.tolist()):
+        for k in range(len(block)):
             i = start + k
-            if dist[k, j] <= threshold and words[i] >= MIN_WORDS_FOR_NEAR_DUPLICATE:
-                orig = other_dup[j].as_py()
-                out[i] = orig if orig is not None else other_ids[j].as_py()
+            if words[i] < MIN_WORDS_FOR_NEAR_DUPLICATE:
+                continue
+            row = dist[k]
+            j = int(row.argmin())
+            if row[j] > threshold:
+                continue
+            orig = resolved[j].as_py()
+            if orig == ids[i]:
+                # Rare: look again without the copies of this very article.
+                own = pc.equal(resolved, ids[i]).to_numpy(zero_copy_only=False)
+                row = np.where(own, 255, row)
+                j = int(row.argmin())
+                if row[j] > threshold:
+                    continue
+                orig = resolved[j].as_py()
+            out[i] = orig
     return out
 
 
