@@ -182,16 +182,17 @@ def _setup_output(*, quiet: bool) -> None:
 
 @contextlib.contextmanager
 def prefect_api() -> Iterator[None]:
-    """Use PREFECT_API_URL when set; else a private API-only Prefect server for this command.
+    """Use PREFECT_API_URL when set; else a private, API-only Prefect server for this command.
 
     Prefect would start its own temporary server, but that one writes its log noise to our
     terminal; ours writes it to a file under the Prefect home. Queued events and logs are
     flushed before the server stops (no "failed to send events" at exit).
     """
-    if os.environ.get("PREFECT_API_URL"):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():  # from the environment, a Prefect profile, or a test harness
         yield
         return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.server import LocalPrefectServer
 
@@ -243,7 +244,10 @@ def _print_crawl_results(results: list[dict[str, Any]], *, quiet: bool) -> int:
     failed = [r for r in results if not r.get("ok")]
     for r in results:
         if not r.get("ok"):
-            print(f"newsarchive: crawl of {r['source']} failed: {r.get('error')}", file=sys.stderr)
+            print(
+                f"newsarchive: crawl of {r['source']} failed: {_brief(r.get('error'))}",
+                file=sys.stderr,
+            )
             continue
         crawl, snap, ext = r["crawl"], r.get("snapshot") or {}, r["extraction"]
         print(
@@ -255,6 +259,14 @@ def _print_crawl_results(results: list[dict[str, Any]], *, quiet: bool) -> int:
         if not quiet and ext.get("rejected"):
             print(f"  rejected: {_fmt_counts(ext['rejected'])}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _brief(error: object) -> str:
+    """First and last line of an error (a crawl error quotes the child's traceback tail)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else "unknown error"
+    return f"{lines[0]} ... {lines[-1]}"
 
 
 def _fmt_counts(counts: dict[str, Any]) -> str:

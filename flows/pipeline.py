@@ -325,6 +325,7 @@ def crawl_source(
     options: ExtractionOptions | None = None,
     workers: int | None = None,
     batch_pages: int = DEFAULT_BATCH_PAGES,
+    crawl_retries: int = 2,
 ) -> dict[str, Any]:
     """Crawl one source, extract the pages of this crawl in batches, commit a snapshot."""
     resolved = resolve_source(source, config_path)
@@ -332,7 +333,7 @@ def crawl_source(
     durations: dict[str, float] = {}
     started = time.monotonic()
     with _timed(durations, "crawl"):
-        crawl = crawl_task(resolved, root, max_pages)
+        crawl = crawl_task.with_options(retries=crawl_retries)(resolved, root, max_pages)
     staging = f"{FLOW_STAGING}/{_run_key(crawl['crawl_id'])}"
     with _timed(durations, "plan"):
         batches = plan_batches(
@@ -370,10 +371,21 @@ def crawl_source(
 
 @task(cache_policy=NO_CACHE, task_run_name="source-{source.name}")
 def _source_run(
-    source: ResolvedSource, root: str, max_pages: int | None, workers: int | None
+    source: ResolvedSource,
+    root: str,
+    max_pages: int | None,
+    workers: int | None,
+    crawl_retries: int,
 ) -> dict[str, Any]:
     """One source's crawl as its own (sub)flow run; failures become a summary, not a crash."""
-    state = crawl_source(source, root, max_pages, workers=workers, return_state=True)
+    state = crawl_source(
+        source,
+        root,
+        max_pages,
+        workers=workers,
+        crawl_retries=crawl_retries,
+        return_state=True,
+    )
     if state.is_completed():
         return state.result()
     try:
@@ -396,13 +408,14 @@ def crawl_sources(
     config_path: str = "config/sources.yaml",
     sources: list[ResolvedSource] | None = None,
     workers: int | None = None,
+    crawl_retries: int = 2,
 ) -> list[dict[str, Any]]:
     """Crawl several sources (all when `names` is empty) in parallel sub-flow runs.
 
     Sources fail independently: the result lists one summary per source with `ok`.
     """
     resolved = sources or load_config(config_path).resolved(names or None)
-    futures = [_source_run.submit(s, root, max_pages, workers) for s in resolved]
+    futures = [_source_run.submit(s, root, max_pages, workers, crawl_retries) for s in resolved]
     return [f.result() for f in futures]
 
 
