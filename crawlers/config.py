@@ -43,6 +43,7 @@ class Defaults(BaseModel):
     download_timeout: float = Field(default=30.0, gt=0)
     download_maxsize: int = Field(default=10 * 1024 * 1024, ge=1024)
     retry_times: int = Field(default=2, ge=0, le=10)
+    retry_backoff: float = Field(default=1.0, ge=0, le=60)  # seconds; doubles per retry
     warc_max_size: int = Field(default=1024**3, ge=1024 * 1024)
     allow_private_addresses: bool = False  # SSRF guard: loopback/private hosts refused unless True
     keep_auth_headers: bool = False  # Authorization / Cookie are redacted in WARC unless True
@@ -75,6 +76,7 @@ class SourceConfig(BaseModel):
     download_timeout: float | None = Field(default=None, gt=0)
     download_maxsize: int | None = Field(default=None, ge=1024)
     retry_times: int | None = Field(default=None, ge=0, le=10)
+    retry_backoff: float | None = Field(default=None, ge=0, le=60)
     warc_max_size: int | None = Field(default=None, ge=1024 * 1024)
     allow_private_addresses: bool | None = None
     keep_auth_headers: bool | None = None

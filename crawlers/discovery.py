@@ -135,8 +135,12 @@ def _text(el: etree._Element | None) -> str | None:
 def _http_url(href: str | None, base_url: str) -> str | None:
     if not href:
         return None
-    url = urljoin(base_url, href.strip())
-    return url if urlsplit(url).scheme in ("http", "https") else None
+    try:
+        url = urljoin(base_url, href.strip())
+        ok = urlsplit(url).scheme in ("http", "https")
+    except ValueError:  # e.g. 'http://[::1' in hostile input
+        return None
+    return url if ok else None
 
 
 def parse_feed(data: bytes, base_url: str) -> list[Entry]:

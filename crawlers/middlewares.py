@@ -20,6 +20,7 @@ from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.misc import load_object
 
 from crawlers.config import ResolvedSource
 from crawlers.spiders import UrlPolicy
@@ -431,10 +432,12 @@ class PoliteRobotsTxtMiddleware(RobotsTxtMiddleware):
         if downloader is None:
             return
         key = downloader.get_slot_key(request)
-        downloader.per_slot_settings.setdefault(key, {})["delay"] = delay
+        # No jitter: a randomized delay would go below what the site asked for half the time.
+        downloader.per_slot_settings.setdefault(key, {}).update(delay=delay, jitter=0.0)
         slot = downloader.slots.get(key)
         if slot is not None:
             slot.delay = max(slot.delay, delay)
+            slot.jitter = 0.0
         logger.info("honouring Crawl-delay %.1fs for %s", delay, netloc)
 
 
@@ -454,33 +457,62 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
-class RetryAfterMiddleware:
-    """On 429/503 with Retry-After, pause the site's download slot before the retry goes out."""
+class RetryPacingMiddleware:
+    """Spaces retries out: Retry-After on 429/503 (pausing the whole site), else exponential
+    backoff (`retry_backoff` * 2**n seconds) on retryable statuses and network errors.
+
+    Sits just outside RetryMiddleware, so the retry it builds goes out after the wait.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self.max_wait = crawler.settings.getfloat("NEWSARCHIVE_MAX_RETRY_AFTER", 120.0)
-        self.max_retries = crawler.settings.getint("RETRY_TIMES")
-        if not crawler.settings.getbool("RETRY_ENABLED"):
+        settings = crawler.settings
+        if not settings.getbool("RETRY_ENABLED"):
             raise NotConfigured
+        self.crawler = crawler
+        self.max_wait = settings.getfloat("NEWSARCHIVE_MAX_RETRY_AFTER", 120.0)
+        self.backoff = settings.getfloat("NEWSARCHIVE_RETRY_BACKOFF", 0.0)
+        self.max_retries = settings.getint("RETRY_TIMES")
+        self.retry_codes = {int(c) for c in settings.getlist("RETRY_HTTP_CODES")}
+        self.retry_exceptions = tuple(
+            load_object(x) if isinstance(x, str) else x
+            for x in settings.getlist("RETRY_EXCEPTIONS")
+        )
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> RetryAfterMiddleware:
+    def from_crawler(cls, crawler: Crawler) -> RetryPacingMiddleware:
         return cls(crawler)
 
+    def _retries_left(self, request: Request) -> bool:
+        if request.meta.get("dont_retry"):
+            return False
+        limit = int(request.meta.get("max_retry_times", self.max_retries))
+        return int(request.meta.get("retry_times", 0)) < limit
+
+    def _backoff(self, request: Request) -> float:
+        return min(self.backoff * 2 ** int(request.meta.get("retry_times", 0)), self.max_wait)
+
     async def process_response(self, request: Request, response: Response) -> Response:
-        if response.status not in (429, 503):
+        if response.status not in self.retry_codes or not self._retries_left(request):
             return response
-        raw = response.headers.get(b"Retry-After")
-        wait = parse_retry_after(raw.decode("latin-1") if raw else None)
-        if wait is None or wait <= 0:
-            return response
-        if int(request.meta.get("retry_times", 0)) >= self.max_retries:
-            return response  # no retry follows; nothing to wait for
-        wait = min(wait, self.max_wait)
-        self._pause_slot(request, wait)
-        await asyncio.sleep(wait)  # the retry RetryMiddleware builds next goes out after this
+        wait: float | None = None
+        if response.status in (429, 503):
+            raw = response.headers.get(b"Retry-After")
+            wait = parse_retry_after(raw.decode("latin-1") if raw else None)
+            if wait is not None:
+                wait = min(wait, self.max_wait)
+                self._pause_slot(request, wait)
+        if wait is None:
+            wait = self._backoff(request)
+        if wait > 0:
+            await asyncio.sleep(wait)
         return response
+
+    async def process_exception(self, request: Request, exception: Exception) -> None:
+        if isinstance(exception, self.retry_exceptions) and self._retries_left(request):
+            wait = self._backoff(request)
+            if wait > 0:
+                await asyncio.sleep(wait)
+        return None
 
     def _pause_slot(self, request: Request, wait: float) -> None:
         """Hold every other request to this site too (private Scrapy API; best effort)."""

@@ -83,6 +83,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         max_pages=job.get("max_pages"),
         log_level=job.get("log_level", "WARNING"),
     )
+    if job.get("pages_batch"):
+        settings["NEWSARCHIVE_PAGES_BATCH"] = int(job["pages_batch"])
     archived = archived_url_keys(root, source.name)
     process = CrawlerProcess(settings, install_root_handler=True)
     crawler = process.create_crawler(NewsSpider)

@@ -68,6 +68,36 @@ def child_command() -> list[str]:
     return [sys.executable, "-m", "crawlers.process"]
 
 
+def child_env() -> dict[str, str]:
+    """The environment of the crawl process: this checkout importable from any cwd."""
+    env = dict(os.environ)
+    project = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (project, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def crawl_job(
+    source: ResolvedSource,
+    root: str,
+    *,
+    crawl_id: str,
+    result_path: str,
+    max_pages: int | None = None,
+    log_level: str = "WARNING",
+    pages_batch: int | None = None,
+) -> dict[str, Any]:
+    """The JSON document the crawl process reads on stdin."""
+    return {
+        "source": source.model_dump(mode="json"),
+        "root": root,
+        "crawl_id": crawl_id,
+        "max_pages": max_pages,
+        "result_path": result_path,
+        "log_level": log_level,
+        "pages_batch": pages_batch,
+    }
+
+
 def run_crawl(
     source: ResolvedSource,
     root: str,
@@ -81,18 +111,15 @@ def run_crawl(
     crawl_id = crawl_id or new_crawl_id()
     with tempfile.TemporaryDirectory(prefix="newsarchive-crawl-") as tmp:
         result_path = Path(tmp) / "result.json"
-        job = {
-            "source": source.model_dump(mode="json"),
-            "root": root,
-            "crawl_id": crawl_id,
-            "max_pages": max_pages,
-            "result_path": str(result_path),
-            "log_level": log_level,
-        }
-        env = dict(os.environ)
-        # The child must import this very checkout, whatever the caller's cwd is.
-        project = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (project, env.get("PYTHONPATH")) if p)
+        job = crawl_job(
+            source,
+            root,
+            crawl_id=crawl_id,
+            result_path=str(result_path),
+            max_pages=max_pages,
+            log_level=log_level,
+        )
+        env = child_env()
         logger.info("crawl %s of %s into %s", crawl_id, source.name, root)
         try:
             proc = subprocess.run(

@@ -13,7 +13,7 @@ from crawlers.config import ResolvedSource
 DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawlers.middlewares.PoliteRobotsTxtMiddleware": 100,
-    "crawlers.middlewares.RetryAfterMiddleware": 555,
+    "crawlers.middlewares.RetryPacingMiddleware": 555,
     "crawlers.middlewares.SsrfGuardMiddleware": 980,
     "crawlers.middlewares.WarcArchiveMiddleware": 990,
 }
@@ -77,4 +77,5 @@ def build_settings(
         "NEWSARCHIVE_PAGES_BATCH": 500,
         "NEWSARCHIVE_PAGES_FLUSH_SECONDS": 5.0,
         "NEWSARCHIVE_MAX_RETRY_AFTER": 120.0,
+        "NEWSARCHIVE_RETRY_BACKOFF": source.retry_backoff,
     }

@@ -48,13 +48,14 @@ class UrlPolicy:
         return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
 
     def verdict(self, url: str) -> str:
-        """'ok', or why the URL is dropped: 'non_http', 'offsite' or 'denied'."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            return "non_http"
+        """'ok', or why the URL is dropped: 'invalid', 'non_http', 'offsite' or 'denied'."""
         try:
+            parts = urlsplit(url)
             host = parts.hostname or ""
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError:
+            return "invalid"
+        if parts.scheme not in ("http", "https"):
             return "non_http"
         if not host or not self.host_allowed(host):
             return "offsite"
@@ -64,6 +65,14 @@ class UrlPolicy:
 
     def is_article(self, url: str) -> bool:
         return any(p.search(url) for p in self.article_patterns)
+
+
+def _join(base: str, href: str) -> str | None:
+    """urljoin that returns None for hrefs Python cannot parse (e.g. 'http://[::1')."""
+    try:
+        return urljoin(base, discovery.clean_href(href))
+    except ValueError:
+        return None
 
 
 def utc_now() -> datetime:
@@ -304,8 +313,11 @@ class NewsSpider(scrapy.Spider):
             hrefs = response.xpath("//a/@href | //area/@href").getall()
         except ValueError:  # not parseable as HTML at all
             return []
-        base_url = urljoin(response.url, base) if base else response.url
-        return [urljoin(base_url, discovery.clean_href(h)) for h in hrefs if h.strip()]
+        base_url = response.url
+        if base:
+            base_url = _join(response.url, base) or response.url
+        joined = (_join(base_url, h) for h in hrefs if h.strip())
+        return [url for url in joined if url]
 
     def on_error(self, failure: Any) -> None:
         """Failures are archived by the WARC middleware; only count them here."""

@@ -43,6 +43,7 @@ def site_source(base: str, **overrides: Any) -> ResolvedSource:
         "download_maxsize": 1024 * 1024,
         "download_timeout": 1.0,
         "retry_times": 1,
+        "retry_backoff": 0.25,
         "autothrottle": False,
     }
     body.update(overrides)

@@ -146,7 +146,10 @@ def test_one_pages_row_per_fetch_attempt(first: Crawl) -> None:
 
 def test_error_rows(first: Crawl) -> None:
     assert [r["status"] for r in first.rows_for("/missing.html")] == [404]
-    assert [r["status"] for r in first.rows_for("/error500")] == [500, 500]
+    errors = first.rows_for("/error500")
+    assert [r["status"] for r in errors] == [500, 500]
+    backoff = (errors[1]["fetched_at"] - errors[0]["fetched_at"]).total_seconds()
+    assert backoff >= 0.25  # retry_backoff
     slow = first.rows_for("/slow.html")
     assert [r["status"] for r in slow] == [None, None]
     assert all("Timeout" in r["error"] and r["warc_file"] is None for r in slow)
@@ -178,8 +181,10 @@ def test_discovered_via_depth_referrer_and_hints(first: Crawl) -> None:
     assert council["referrer"] == first.base + "/sitemap-news.xml"
     assert council["title_hint"] == "Council approves budget with more money for roads"
     assert council["published_hint"].isoformat() == "2026-11-21T08:00:00+00:00"
-    (ferry,) = first.rows_for("/2026/11/harbour-ferry-returns.html")
-    assert ferry["discovered_via"] == "feed" and ferry["published_hint"] is not None
+    (tunnel,) = first.rows_for("/2026/11/tunnel-art-project.html")  # only in the Atom feed
+    assert tunnel["discovered_via"] == "feed" and tunnel["referrer"] == first.base + "/atom.xml"
+    assert tunnel["published_hint"].isoformat() == "2026-11-15T08:00:00+00:00"
+    assert tunnel["title_hint"] == "Pupils paint the underpass beneath the railway"
     (school,) = first.rows_for("/2026/11/school-robotics-team.html")
     assert (school["discovered_via"], school["depth"]) == ("link", 2)
     (atom,) = first.rows_for("/atom.xml")

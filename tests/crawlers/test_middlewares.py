@@ -1,0 +1,82 @@
+"""Politeness and safety: SSRF guard, Crawl-delay, Retry-After parsing, header archiving."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crawl_helpers import SITE, fixture_server, site_source
+from scrapy.http import Headers
+
+from crawlers.middlewares import _is_public, archived_headers, parse_retry_after
+from crawlers.runner import run_crawl
+from storage.pages import read_pages
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("3", 3.0),
+        ("0", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 10.0),
+        ("soon", None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    now = 1445412470.0  # 10 s before the HTTP date above
+    assert parse_retry_after(value, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    ("ip", "public"),
+    [
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("::1", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("0.0.0.0", False),
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+    ],
+)
+def test_is_public(ip: str, public: bool) -> None:
+    assert _is_public(ip) is public
+
+
+def test_archived_headers_keep_repeats_and_rename_transfer_encoding() -> None:
+    headers = Headers()
+    headers.appendlist(b"Set-Cookie", b"a=1")
+    headers.appendlist(b"Set-Cookie", b"b=2")
+    headers[b"Transfer-Encoding"] = b"chunked"
+    pairs = archived_headers(headers)
+    assert [v for k, v in pairs if k.lower() == b"set-cookie"] == [b"a=1", b"b=2"]
+    assert (b"X-Archive-Orig-Transfer-Encoding", b"chunked") in pairs
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_ssrf_guard_refuses_private_addresses(server: Any, tmp_path: Path, host: str) -> None:
+    base = server.base.replace("127.0.0.1", host)
+    source = site_source(base, allowed_domains=[host], allow_private_addresses=False)
+    result = run_crawl(source, str(tmp_path))
+    assert server.requested_paths() == []  # not even robots.txt went out
+    assert result.refused_private >= 3  # robots.txt sitemap, feed and start page
+    assert read_pages(str(tmp_path), "site").num_rows == 0
+
+
+def test_crawl_delay_from_robots_txt(tmp_path: Path) -> None:
+    options = fixture_server.ServerOptions(crawl_delay=0.4)
+    with fixture_server.FixtureServer(SITE, options) as srv:
+        source = site_source(srv.base, feeds=[], sitemaps=[], max_pages=5, concurrency_per_domain=4)
+        run_crawl(source, str(tmp_path))
+        times = sorted(e["time"] for e in srv.log.snapshot())
+    assert len(times) == 6  # robots.txt + 5 pages
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.35, gaps
