@@ -86,7 +86,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("pages_batch"):
         settings["NEWSARCHIVE_PAGES_BATCH"] = int(job["pages_batch"])
     archived = archived_url_keys(root, source.name)
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(settings)
     crawler = process.create_crawler(NewsSpider)
     failures: list[str] = []
     deferred = process.crawl(

@@ -1,0 +1,233 @@
+"""Crawl throughput: bare Scrapy (fetch and discard) vs run_crawl (fetch + WARC + pages) vs naive.
+
+Serves a generated site (`--pages`, default 5000 articles listed in one sitemap) from
+tests/fixtures/server.py in its own process on 127.0.0.1, then measures, each in a fresh
+child process, over `--runs` runs (median reported):
+
+  bare   a plain Scrapy spider that fetches every article and discards it (the ceiling)
+  crawl  crawlers.runner's crawl process: fetch + WARC + pages rows (the crawl stage alone)
+  naive  a Scrapy spider running trafilatura inside its callback (the design we avoid)
+
+plus `e2e` (fetch + WARC + extract + snapshot) when `END_TO_END` below is wired to the flow.
+Peak RSS of each child is sampled with psutil. Prints a table; writes JSON to
+benchmarks/results/crawl_throughput.json.
+
+    .venv/bin/python benchmarks/crawl_throughput.py [--pages 5000] [--runs 3] [--modes bare,crawl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+sys.path.insert(0, str(PROJECT))
+
+from crawlers.config import ResolvedSource, parse_config  # noqa: E402 - after sys.path
+from crawlers.runner import child_command, child_env, crawl_job, new_crawl_id  # noqa: E402
+
+SERVER = PROJECT / "tests" / "fixtures" / "server.py"
+RESULTS = HERE / "results"
+CONCURRENCY = 16
+
+#: Hook for the end-to-end measurement (fetch + WARC + extract + snapshot): a function
+#: (source, root) -> None that runs the whole flow for one source. None: mode skipped.
+END_TO_END: Callable[[ResolvedSource, str], None] | None = None
+
+
+def bench_source(base: str, pages: int) -> ResolvedSource:
+    config = {
+        "sources": {
+            "bench": {
+                "sitemaps": [f"{base}/gen/sitemap.xml"],
+                "allowed_domains": ["127.0.0.1"],
+                "article_url_patterns": ["/gen/2026/"],
+                "max_depth": 1,
+                "follow_links": False,
+                "max_pages": pages + 10,
+                "allow_private_addresses": True,
+                "autothrottle": False,
+                "concurrency_per_domain": CONCURRENCY,
+                "obey_robots": False,
+            }
+        }
+    }
+    return parse_config(config, "<benchmark>").source("bench")
+
+
+BARE_SPIDER = """
+import sys, scrapy
+from scrapy.crawler import CrawlerProcess
+from lxml import etree
+
+SITEMAP, MODE = sys.argv[1], sys.argv[2]
+
+class BenchSpider(scrapy.Spider):
+    name = "bench"
+    start_urls = [SITEMAP]
+    def parse(self, response):
+        root = etree.fromstring(response.body)
+        for loc in root.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc"):
+            yield scrapy.Request(loc.text, callback=self.article)
+    def article(self, response):
+        if MODE == "naive":
+            import trafilatura
+            trafilatura.bare_extraction(response.text, url=response.url, include_comments=False)
+
+process = CrawlerProcess({
+    "LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False,
+    "CONCURRENT_REQUESTS": max(16, %(c)d), "CONCURRENT_REQUESTS_PER_DOMAIN": %(c)d,
+    "ROBOTSTXT_OBEY": False, "AUTOTHROTTLE_ENABLED": False, "COOKIES_ENABLED": False,
+})
+process.crawl(BenchSpider)
+process.start()
+""" % {"c": CONCURRENCY}
+
+
+def run_child(cmd: list[str], stdin: str | None, env: dict[str, str]) -> tuple[float, int]:
+    """Run a child, sampling its RSS; return (seconds, peak RSS bytes)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env, text=True)
+    assert proc.stdin is not None
+    if stdin:
+        proc.stdin.write(stdin)
+    proc.stdin.close()
+    peak = 0
+    ps = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"child failed with exit code {proc.returncode}: {cmd}")
+    return elapsed, peak
+
+
+def measure(mode: str, base: str, pages: int, workdir: Path) -> dict[str, Any]:
+    env = child_env()
+    if mode in ("bare", "naive"):
+        script = workdir / "bare_spider.py"
+        script.write_text(BARE_SPIDER)
+        cmd = [sys.executable, str(script), f"{base}/gen/sitemap.xml", mode]
+        seconds, rss = run_child(cmd, None, env)
+        return {"seconds": seconds, "peak_rss": rss, "fetched": pages + 1}
+    source = bench_source(base, pages)
+    root = tempfile.mkdtemp(prefix=f"bench-{mode}-", dir=workdir)
+    if mode == "e2e":
+        if END_TO_END is None:
+            raise LookupError("end-to-end hook not wired")
+        start = time.perf_counter()
+        END_TO_END(source, root)
+        return {"seconds": time.perf_counter() - start, "peak_rss": None, "fetched": pages + 1}
+    result_path = str(Path(root) / "result.json")
+    job = crawl_job(source, root, crawl_id=new_crawl_id(), result_path=result_path)
+    seconds, rss = run_child(child_command(), json.dumps(job), env)
+    result = json.loads(Path(result_path).read_text())
+    fetched = sum(result["status_counts"].values()) + result["fetch_errors"]
+    return {
+        "seconds": seconds,
+        "peak_rss": rss,
+        "fetched": fetched,
+        "bytes_archived": result["bytes_archived"],
+    }
+
+
+def start_server(pages: int) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), "--generate", str(pages)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    base = proc.stdout.readline().strip()
+    if not base.startswith("http://127.0.0.1:"):
+        proc.kill()
+        raise SystemExit(f"fixture server did not start: {base!r}")
+    return proc, base
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--pages", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--naive-runs", type=int, default=1, help="naive mode is slow")
+    parser.add_argument("--modes", default="bare,crawl,naive,e2e")
+    parser.add_argument("--out", default=str(RESULTS / "crawl_throughput.json"))
+    args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    server, base = start_server(args.pages)
+    table: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="crawl-bench-") as tmp:
+            for mode in modes:
+                runs = args.naive_runs if mode == "naive" else args.runs
+                samples = []
+                for i in range(runs):
+                    try:
+                        sample = measure(mode, base, args.pages, Path(tmp))
+                    except LookupError as exc:
+                        print(f"{mode}: skipped ({exc})")
+                        break
+                    sample["pages_per_s"] = sample["fetched"] / sample["seconds"]
+                    samples.append(sample)
+                    print(
+                        f"  {mode} run {i + 1}/{runs}: {sample['fetched']} fetches in "
+                        f"{sample['seconds']:.1f}s = {sample['pages_per_s']:.0f}/s",
+                        flush=True,
+                    )
+                if samples:
+                    rss = [s["peak_rss"] for s in samples if s["peak_rss"]]
+                    table[mode] = {
+                        "runs": samples,
+                        "median_pages_per_s": statistics.median(s["pages_per_s"] for s in samples),
+                        "median_seconds": statistics.median(s["seconds"] for s in samples),
+                        "peak_rss_mb": max(rss) / 2**20 if rss else None,
+                    }
+    finally:
+        server.kill()
+        server.wait()
+    ceiling = table.get("bare", {}).get("median_pages_per_s")
+    print(f"\ncrawl throughput, {args.pages} generated articles on 127.0.0.1, median of runs")
+    print(f"{'mode':<8}{'pages/s':>10}{'seconds':>10}{'peak RSS MB':>14}{'vs bare':>10}")
+    for mode, row in table.items():
+        ratio = f"{row['median_pages_per_s'] / ceiling:.2f}x" if ceiling else "-"
+        rss = f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] else "-"
+        print(
+            f"{mode:<8}{row['median_pages_per_s']:>10.0f}{row['median_seconds']:>10.1f}"
+            f"{rss:>14}{ratio:>10}"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "crawl_throughput",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "pages": args.pages,
+        "concurrency_per_domain": CONCURRENCY,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "results": table,
+    }
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
