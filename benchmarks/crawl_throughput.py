@@ -90,12 +90,12 @@ class BenchSpider(scrapy.Spider):
 
 process = CrawlerProcess({
     "LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False,
-    "CONCURRENT_REQUESTS": max(16, %(c)d), "CONCURRENT_REQUESTS_PER_DOMAIN": %(c)d,
+    "CONCURRENT_REQUESTS": max(16, __C__), "CONCURRENT_REQUESTS_PER_DOMAIN": __C__,
     "ROBOTSTXT_OBEY": False, "AUTOTHROTTLE_ENABLED": False, "COOKIES_ENABLED": False,
 })
 process.crawl(BenchSpider)
 process.start()
-""" % {"c": CONCURRENCY}
+""".replace("__C__", str(CONCURRENCY))
 
 
 def run_child(cmd: list[str], stdin: str | None, env: dict[str, str]) -> tuple[float, int]:
