@@ -153,31 +153,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for key, value in _PREFECT_QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    _setup_output(quiet=getattr(args, "quiet", False))
     from crawlers.config import ConfigError
 
-    try:
-        return int(args.func(args))
-    except (ConfigError, UsageError) as exc:
-        print(f"newsarchive: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("newsarchive: interrupted", file=sys.stderr)
-        return 130
+    with _console_logging(quiet=getattr(args, "quiet", False)):
+        try:
+            return int(args.func(args))
+        except (ConfigError, UsageError) as exc:
+            print(f"newsarchive: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("newsarchive: interrupted", file=sys.stderr)
+            return 130
 
 
-def _setup_output(*, quiet: bool) -> None:
-    """Our progress lines on stderr; Prefect's own console output stays off."""
+@contextlib.contextmanager
+def _console_logging(*, quiet: bool) -> Iterator[None]:
+    """Progress lines of the flows on stderr (library loggers: warnings only); restored after,
+    so calling main() in-process leaves logging as it was."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    for name in ("flows", "crawlers", "extraction", "storage"):
+    levels = {"flows": logging.WARNING if quiet else logging.INFO}
+    levels.update(dict.fromkeys(("crawlers", "extraction", "storage"), logging.WARNING))
+    saved = []
+    for name, level in levels.items():
         log = logging.getLogger(name)
+        saved.append((log, log.handlers[:], log.level, log.propagate))
         log.handlers[:] = [handler]
-        log.setLevel(logging.WARNING if quiet else logging.INFO)
+        log.setLevel(level)
         log.propagate = False
-    # The library loggers are chatty at INFO; only the flows' progress lines are for users.
-    for name in ("crawlers", "extraction", "storage"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for log, handlers, level, propagate in saved:
+            log.handlers[:] = handlers
+            log.setLevel(level)
+            log.propagate = propagate
 
 
 @contextlib.contextmanager
