@@ -80,3 +80,20 @@ def test_crawl_delay_from_robots_txt(tmp_path: Path) -> None:
     assert len(times) == 6  # robots.txt + 5 pages
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.35, gaps
+
+
+def test_redirect_loops_are_bounded_and_every_hop_recorded(server: Any, tmp_path: Path) -> None:
+    starts = [server.base + "/redirect/loop", server.base + "/redirect/chain/0"]
+    source = site_source(server.base, start_urls=starts, feeds=[], sitemaps=[])
+    result = run_crawl(source, str(tmp_path))
+    paths = server.requested_paths()
+    assert paths.count("/redirect/loop") == 1  # a self-redirect is a duplicate request
+    chain = [p for p in paths if p.startswith("/redirect/chain/")]
+    assert len(chain) == 11  # the first request + REDIRECT_MAX_TIMES (10) redirects
+    rows = read_pages(str(tmp_path), "site", crawl_id=result.crawl_id).to_pylist()
+    chain_rows = [r for r in rows if "/redirect/chain/" in r["url"]]
+    assert len(chain_rows) == 11 and {r["status"] for r in chain_rows} == {302}
+    # Redirects gave out at the 10th hop: the chain ends at the last URL fetched.
+    assert {r["final_url"] for r in chain_rows} == {server.base + "/redirect/chain/10"}
+    (loop,) = [r for r in rows if r["url"].endswith("/redirect/loop")]
+    assert loop["status"] == 302 and loop["final_url"] == server.base + "/redirect/loop"
