@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,10 +105,17 @@ def run_batch(batch: _Batch) -> tuple[list[dict[str, Any]], dict[str, int], list
     for page in batch.pages:
         try:
             record = read_record(
-                batch.root, page["warc_file"], page["warc_offset"], page["warc_length"]
+                batch.root,
+                page["warc_file"],
+                page["warc_offset"],
+                page["warc_length"],
+                max_payload=batch.options.max_html_bytes + 1,
             )
         except Exception as exc:  # one unreadable record must not lose the batch
             errors.append(f"{page['url']}: cannot read WARC record: {exc}"[:300])
+            continue
+        if record.truncated:
+            rejected["too_large"] += 1
             continue
         hints = {k: page[k] for k in ("published_hint", "title_hint") if page.get(k)}
         result = extract_article(
@@ -133,6 +140,44 @@ def _batches(pages: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, 
         yield pages[start : start + size]
 
 
+def make_pool(workers: int) -> ProcessPoolExecutor:
+    """A spawn-context process pool whose workers are recycled to keep memory flat.
+
+    Spawn (not fork): the caller may be a Prefect worker with threads, and forking a
+    threaded process can deadlock the child.
+    """
+    return ProcessPoolExecutor(
+        max(1, workers), mp_context=get_context("spawn"), max_tasks_per_child=_TASKS_PER_CHILD
+    )
+
+
+def _run_pooled(
+    pool: Executor,
+    batches: list[_Batch],
+    collect: Callable[[tuple[list[dict[str, Any]], dict[str, int], list[str]]], None],
+    errors: list[str],
+) -> None:
+    futures: list[Future[Any]] = [pool.submit(run_batch, b) for b in batches]
+    retry: list[int] = []
+    for i, future in enumerate(futures):
+        try:
+            collect(future.result())
+        except BrokenProcessPool:
+            retry.append(i)
+        except Exception as exc:  # a bug in one batch is reported, the rest continue
+            logger.exception("extraction batch %d failed", i)
+            errors.append(f"batch {i}: {type(exc).__name__}: {exc}"[:300])
+    # A worker that dies (e.g. a crash inside lxml) breaks the whole pool: rerun each
+    # unfinished batch alone in a fresh one-worker pool so one bad page loses one batch.
+    for i in retry:
+        with make_pool(1) as fresh:
+            try:
+                collect(fresh.submit(run_batch, batches[i]).result())
+            except Exception as exc:
+                logger.error("extraction batch %d failed twice: %s", i, exc)
+                errors.append(f"batch {i}: worker process died: {exc}"[:300])
+
+
 def extract_pages(
     root: str,
     pages: pa.Table,
@@ -142,12 +187,14 @@ def extract_pages(
     batch_size: int = 200,
     templates: Mapping[str, TemplateModel] | None = None,
     extracted_at: datetime | None = None,
+    executor: Executor | None = None,
 ) -> ExtractionResult:
     """Extract every fetched HTML page of a PAGES_SCHEMA table into EXTRACTED_SCHEMA rows.
 
     Pages without a 200 response or a WARC record are skipped; non-HTML pages count as
     'not_html'. ``workers=1`` runs inline; otherwise a spawn-context process pool, each
     worker reading its own records by offset (HTML never passes through this process).
+    Pass ``executor`` (e.g. from `make_pool`) to reuse one pool over many calls.
     """
     extracted_at = extracted_at or datetime.now(UTC)
     columns = [c for c in _PAGE_COLUMNS if c in pages.column_names]
@@ -176,22 +223,14 @@ def extract_pages(
 
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     n_workers = max(1, min(n_workers, len(batches) or 1))
-    if n_workers == 1:
+    if executor is None and n_workers == 1:
         for batch in batches:
             collect(run_batch(batch))
+    elif executor is not None:
+        _run_pooled(executor, batches, collect, errors)
     else:
-        with ProcessPoolExecutor(
-            n_workers, mp_context=get_context("spawn"), max_tasks_per_child=_TASKS_PER_CHILD
-        ) as pool:
-            futures: list[Future[Any]] = [pool.submit(run_batch, b) for b in batches]
-            for i, future in enumerate(futures):
-                try:
-                    collect(future.result())
-                except BrokenProcessPool as exc:
-                    errors.append(f"batch {i}: worker process died: {exc}")
-                except Exception as exc:  # a bug in one batch is reported, the rest continue
-                    logger.exception("extraction batch %d failed", i)
-                    errors.append(f"batch {i}: {type(exc).__name__}: {exc}"[:300])
+        with make_pool(n_workers) as pool:
+            _run_pooled(pool, batches, collect, errors)
     table = pa.Table.from_pylist(rows, schema=EXTRACTED_SCHEMA)
     logger.info(
         "extracted %d articles from %d pages (%s rejected, %d errors)",
@@ -201,3 +240,45 @@ def extract_pages(
         len(errors),
     )
     return ExtractionResult(articles=table, rejected=dict(rejected), errors=errors)
+
+
+def learn_templates(
+    root: str, pages: pa.Table, *, sample: int = 40, min_pages: int = 4
+) -> dict[str, TemplateModel]:
+    """Learn one TemplateModel per source from an evenly spaced sample of its HTML pages.
+
+    Deterministic: pages are ordered by url_key before sampling, so the same archive gives
+    the same models. Sources with fewer than ``min_pages`` readable pages get none.
+    """
+    from extraction.template import learn_template
+    from storage.warc import read_record
+
+    columns = ["url_key", "source", "status", "content_type", "warc_file", "warc_offset"]
+    columns.append("warc_length")
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for page in pages.select([c for c in columns if c in pages.column_names]).to_pylist():
+        if (
+            page.get("status") == 200
+            and page.get("warc_file")
+            and _is_html(page.get("content_type"))
+        ):
+            by_source.setdefault(page["source"], []).append(page)
+    models: dict[str, TemplateModel] = {}
+    for source, items in sorted(by_source.items()):
+        items.sort(key=lambda p: (p.get("url_key") or "", p["warc_file"], p["warc_offset"]))
+        step = max(1, len(items) // max(1, sample))
+        chosen = items[::step][:sample]
+
+        def bodies(chosen: list[dict[str, Any]] = chosen) -> Iterator[bytes]:
+            for p in chosen:
+                try:
+                    yield read_record(
+                        root, p["warc_file"], p["warc_offset"], p["warc_length"]
+                    ).payload
+                except Exception as exc:  # a missing record only shrinks the sample
+                    logger.warning("template sample: cannot read %s: %s", p["warc_file"], exc)
+
+        model = learn_template(bodies(), min_pages=min_pages)
+        if model.keys:
+            models[source] = model
+    return models

@@ -24,6 +24,7 @@ from extraction.encoding import decode_html
 from extraction.jsonld_body import repair_with_article_body
 from extraction.options import ExtractionOptions
 from extraction.pagetype import listing_reason
+from extraction.prune import prune_tree
 from extraction.split_body import add_missing_chunks, body_chunks
 from extraction.template import TemplateModel
 from storage.dedup import content_hash, simhash
@@ -238,6 +239,7 @@ def _extract(
         if reason:
             return Rejection("listing_page", reason)
 
+    prune_tree(tree, frozenset(options.prune_ids), frozenset(options.prune_classes))
     fetched_utc = (
         fetched_at.astimezone(UTC) if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
     )

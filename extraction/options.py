@@ -7,22 +7,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
+from extraction.prune import PRUNE_CLASSES, PRUNE_IDS
+
 #: Version of newsarchive's own extraction logic; bump when its output changes on purpose.
 EXTRACTION_VERSION = "0.1.0"
-
-#: Subtrees removed before trafilatura sees the page: forms, widgets and furniture that
-#: trafilatura sometimes keeps. Generic class/id vocabulary only, never site-specific.
-DEFAULT_PRUNE_XPATH: tuple[str, ...] = (
-    # Small forms only: ASP.NET sites wrap the whole page in one <form>.
-    "//form[not(.//article) and count(.//p) < 4]",
-    "//*[@id='respond' or @id='comments' or @id='disqus_thread']",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' comment-respond ')]",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' comments-area ')]",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' newsletter ')]",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' related-posts ')]",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' sharedaddy ')]",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' cookie-notice ')]",
-)
 
 
 @dataclass(frozen=True)
@@ -33,7 +21,12 @@ class ExtractionOptions:
     favor_recall: bool = False
     include_comments: bool = False
     include_tables: bool = True
-    prune_xpath: tuple[str, ...] = DEFAULT_PRUNE_XPATH
+    #: Subtrees dropped before trafilatura runs (ids / class tokens of comment forms, share
+    #: bars, newsletter boxes...); small <form>s are always dropped. See extraction/prune.py.
+    prune_ids: tuple[str, ...] = tuple(sorted(PRUNE_IDS))
+    prune_classes: tuple[str, ...] = tuple(sorted(PRUNE_CLASSES))
+    #: Extra XPath expressions handed to trafilatura's prune_xpath (each costs a tree scan).
+    prune_xpath: tuple[str, ...] = ()
     #: When precision mode finds (almost) nothing, retry once in trafilatura's balanced mode.
     balanced_fallback: bool = True
     #: Drop paragraphs shaped like boilerplate (reply forms, newsletter/social prompts...).

@@ -98,3 +98,19 @@ def test_unreadable_record_is_an_error_not_a_crash(archived: tuple[str, pa.Table
     result = extract_pages(root, broken, ExtractionOptions(), workers=1)
     assert result.articles.num_rows == 0
     assert len(result.errors) == 1 and "cannot read WARC record" in result.errors[0]
+
+
+def test_learn_templates_from_the_archive_is_deterministic(
+    archived: tuple[str, pa.Table],
+) -> None:
+    from extraction.batch import learn_templates
+
+    root, pages = archived
+    first = learn_templates(root, pages, min_pages=3)
+    second = learn_templates(root, pages, min_pages=3)
+    assert first == second
+    # The golden pages share one source but several templates: the Riverbend pages share
+    # their header and footer, which is exactly what a template model should learn.
+    assert set(first) <= {"golden"}
+    result = extract_pages(root, pages, ExtractionOptions(), workers=1, templates=first)
+    assert result.articles.num_rows == sum(1 for c in load_cases() if c.expected_text)
