@@ -23,7 +23,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 
 from crawlers.config import ResolvedSource
-from crawlers.spiders import UrlPolicy
+from crawlers.spiders import NewsSpider, UrlPolicy
 from storage.pages import write_pages
 from storage.urls import url_key
 from storage.warc import RecordRef, WarcWriter
@@ -401,6 +401,30 @@ class SsrfGuardMiddleware:
     def _refuse(self, why: str) -> None:
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(f"newsarchive/refused/{why}")
+
+
+class ArchivedRedirectMiddleware:
+    """Incremental crawls: a redirect into an article archived earlier is not followed again.
+
+    The spider skips archived articles it discovers itself; redirect hops are created by
+    RedirectMiddleware without asking it, so they are checked here against the same state.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArchivedRedirectMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        spider = self.crawler.spider
+        if not request.meta.get("redirect_urls") or not isinstance(spider, NewsSpider):
+            return None
+        if spider.already_archived(request.url):
+            spider.counts["skipped_archived"] += 1
+            raise IgnoreRequest(f"redirect target already archived: {request.url}")
+        return None
 
 
 class PoliteRobotsTxtMiddleware(RobotsTxtMiddleware):

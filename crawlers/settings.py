@@ -14,6 +14,7 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawlers.middlewares.PoliteRobotsTxtMiddleware": 100,
     "crawlers.middlewares.RetryPacingMiddleware": 555,
+    "crawlers.middlewares.ArchivedRedirectMiddleware": 970,
     "crawlers.middlewares.SsrfGuardMiddleware": 980,
     "crawlers.middlewares.WarcArchiveMiddleware": 990,
 }

@@ -138,7 +138,7 @@ class NewsSpider(scrapy.Spider):
             return None
         if kind == "page" and self.policy.is_article(target):
             kind = "article"
-        if kind == "article" and key in self.archived and key not in self.recrawl_keys:
+        if kind == "article" and self.already_archived(target):
             self.seen.add(key)
             self.counts["skipped_archived"] += 1
             return None
@@ -179,6 +179,13 @@ class NewsSpider(scrapy.Spider):
             meta=meta,
             priority=PRIORITY[kind],
         )
+
+    def already_archived(self, url: str) -> bool:
+        """An article URL stored by an earlier crawl and not due for a recrawl."""
+        if not self.policy.is_article(url):
+            return False
+        key = url_key(url)
+        return key in self.archived and key not in self.recrawl_keys
 
     def initial_requests(self) -> Iterator[scrapy.Request]:
         """Sitemaps and feeds first (they name articles directly), then the start pages."""
