@@ -267,11 +267,16 @@ def cleanup_orphans(
 
 # -- writing -------------------------------------------------------------------------------
 def parquet_options(schema: pa.Schema) -> dict[str, Any]:
-    """zstd, dictionaries for low-cardinality columns, no min/max statistics on long text."""
+    """zstd, dictionaries for low-cardinality columns, no min/max statistics on long text.
+
+    zstd level 9 with 4 MiB data pages: ~5% smaller than level 6 with 1 MiB pages on
+    article text for ~1.6x the (small) write cost; see benchmarks/query_speed.py.
+    """
     names = set(schema.names)
     return {
         "compression": "zstd",
-        "compression_level": 6,
+        "compression_level": 9,
+        "data_page_size": 4 * 1024**2,
         "row_group_size": ROW_GROUP_ROWS,
         "use_dictionary": [c for c in _DICT_COLUMNS if c in names],
         "write_statistics": [c for c in schema.names if c not in _NO_STATS_COLUMNS],
@@ -283,7 +288,7 @@ def _split_by_day(table: pa.Table) -> list[tuple[str, pa.Table]]:
     return [(d, table.filter(pc.equal(days, d))) for d in sorted(set(days.to_pylist()))]
 
 
-def _write_files(
+def write_article_files(
     r: Root,
     parts: list[tuple[str, pa.Table]],
     source: str,
@@ -319,7 +324,7 @@ def _write_files(
     return entries
 
 
-def _write_manifest(r: Root, info: SnapshotInfo) -> None:
+def write_manifest(r: Root, info: SnapshotInfo) -> None:
     data = json.dumps(info.to_dict(), indent=2, sort_keys=True).encode("utf-8")
     r.write_bytes_atomic(info.manifest_path, data)
 
@@ -501,7 +506,7 @@ def commit_snapshot(
                 for f in ARTICLES_SCHEMA
             ]
             table = pa.Table.from_arrays(cols, schema=ARTICLES_SCHEMA)
-            files = _write_files(
+            files = write_article_files(
                 r, _split_by_day(table), source, snapshot_id, MAX_ROWS_PER_FILE, fault
             )
         counts = plan.counts
@@ -524,7 +529,7 @@ def commit_snapshot(
                 "commit_seconds": round(time.perf_counter() - t0, 3),
             },
         )
-        _write_manifest(r, info)
+        write_manifest(r, info)
         if fault:
             fault("manifest")
     log.info(
@@ -594,7 +599,7 @@ def compact(
                     )
                 per_row = max(1.0, sum(e.bytes for e in entries) / max(1, rows_in))
                 rows_per_file = max(1, int(target_file_size / per_row))
-                files += _write_files(r, [(day, table)], src, snapshot_id, rows_per_file, fault)
+                files += write_article_files(r, [(day, table)], src, snapshot_id, rows_per_file, fault)
                 replaces += paths
             info = SnapshotInfo(
                 snapshot_id=snapshot_id,
@@ -615,7 +620,7 @@ def compact(
                     "target_file_size": target_file_size,
                 },
             )
-            _write_manifest(r, info)
+            write_manifest(r, info)
             if fault:
                 fault("manifest")
             for p in replaces:
