@@ -16,10 +16,12 @@ from typing import Any
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils._compression import _DecompressionMaxSizeExceeded
 from scrapy.utils.misc import load_object
 
 from crawlers.config import ResolvedSource
@@ -61,6 +63,35 @@ def archived_headers(headers: Any) -> list[tuple[bytes, bytes]]:
         for value in values:
             pairs.append((key, bytes(value)))
     return pairs
+
+
+_DECODABLE = (b"gzip", b"x-gzip", b"deflate", b"br", b"zstd")
+
+
+def decoding_error(headers: list[tuple[bytes, bytes]], body: bytes, max_size: int) -> str | None:
+    """Why a Content-Encoded body cannot be decoded within `max_size` bytes, or None.
+
+    The archive keeps the encoded bytes; this flags bombs and garbage in the pages row
+    (Scrapy's own decoder then drops the response before the spider sees it).
+    """
+    encodings = [
+        enc.strip().lower()
+        for key, value in headers
+        if key.lower() == b"content-encoding"
+        for enc in value.split(b",")
+        if enc.strip() and enc.strip().lower() != b"identity"
+    ]
+    data = body
+    for enc in reversed(encodings):
+        if enc not in _DECODABLE:
+            return None  # unknown coding: stored as is, left to readers
+        try:
+            data = HttpCompressionMiddleware._decode(data, enc, max_size)
+        except _DecompressionMaxSizeExceeded:
+            return f"decoded body exceeds download_maxsize ({max_size} bytes, {enc.decode()})"
+        except Exception as exc:  # any decoder failure is a property of the page
+            return f"undecodable Content-Encoding {enc.decode()}: {describe_error(exc)}"
+    return None
 
 
 @dataclass
@@ -220,6 +251,9 @@ class WarcArchiveMiddleware:
                 concurrent_to=failure_id,
             )
             return None, None
+        fetch.error = decoding_error(
+            fetch.response_headers or [], fetch.body, self.source.download_maxsize
+        )
         ref = self.writer.write_response(
             fetch.url,
             fetch.status,

@@ -97,3 +97,15 @@ def test_redirect_loops_are_bounded_and_every_hop_recorded(server: Any, tmp_path
     assert {r["final_url"] for r in chain_rows} == {server.base + "/redirect/chain/10"}
     (loop,) = [r for r in rows if r["url"].endswith("/redirect/loop")]
     assert loop["status"] == 302 and loop["final_url"] == server.base + "/redirect/loop"
+
+
+def test_decompression_bomb_is_archived_raw_and_flagged(server: Any, tmp_path: Path) -> None:
+    starts = [server.base + "/bomb.html", server.base + "/gzip.html"]
+    source = site_source(server.base, start_urls=starts, feeds=[], sitemaps=[])
+    result = run_crawl(source, str(tmp_path))
+    rows = {r["url"]: r for r in read_pages(str(tmp_path), "site").to_pylist()}
+    bomb = rows[server.base + "/bomb.html"]
+    assert bomb["status"] == 200 and "exceeds download_maxsize" in bomb["error"]
+    assert bomb["warc_length"] < 1024 * 1024  # the compressed bytes, not 64 MB
+    assert rows[server.base + "/gzip.html"]["error"] is None
+    assert result.bytes_archived < 2 * 1024 * 1024
