@@ -93,3 +93,43 @@ def test_prefect_yaml_deployments_point_at_real_flows_and_parameters() -> None:
             parse_config(load_config_cron)  # a valid cron expression
         names.add(dep["name"])
     assert {"crawl-all", "reextract", "compact"} <= names
+
+
+def test_serve_starts_its_own_server_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    path = _write_config(tmp_path, "http://127.0.0.1:9", schedule="0 0 1 1 *")
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--config", str(path), "--root", "a"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell's background job ignores SIGINT; a user's Ctrl-C does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stderr is not None
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("serving"):
+                break
+        assert any(line.startswith("Prefect UI: http://127.0.0.1:") for line in lines), lines
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("uvicorn" in " ".join(c.cmdline()) for c in children)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
+    assert "Traceback" not in proc.stderr.read()
