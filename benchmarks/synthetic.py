@@ -123,6 +123,9 @@ def partition_table(
         "warc_offset": rng.integers(0, 10**9, n),
         "warc_length": rng.integers(2_000, 90_000, n),
         "url_key": keys,
+        "simhash_ext": pa.Array.from_buffers(
+            pa.binary(24), n, [None, pa.py_buffer(rng.bytes(24 * n))]
+        ),
     }
     return pa.Table.from_pydict(cols, schema=ARTICLES_SCHEMA)
 

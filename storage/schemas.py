@@ -95,6 +95,9 @@ ARTICLES_SCHEMA = pa.schema(
         pa.field("warc_offset", pa.int64(), nullable=False),
         pa.field("warc_length", pa.int64(), nullable=False),
         pa.field("url_key", pa.string()),  # addition: the canonical URL key article_id hashes
+        # addition: bits 64..255 of the 256-bit SimHash (`simhash` holds bits 0..63),
+        # three little-endian uint64; computed by storage at commit time.
+        pa.field("simhash_ext", pa.binary(24)),
     ]
 )
 

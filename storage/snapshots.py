@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from storage.dedup import NEAR_DUPLICATE_THRESHOLD
+from storage.dedup import NEAR_DUPLICATE_THRESHOLD, NEAR_DUPLICATE_THRESHOLD_64, fingerprint
 from storage.fs import STAGING_DIR, Root, open_root
 from storage.locks import DEFAULT_LOCK_TIMEOUT, LockTimeout, source_lock
 from storage.pages import check_name
@@ -48,7 +48,21 @@ MAX_ROWS_PER_FILE = 500_000
 #: Near-duplicate flags need enough text for SimHash to mean anything.
 MIN_WORDS_FOR_NEAR_DUPLICATE = 20
 #: The only columns the dedup index reads: never the text.
-INDEX_COLUMNS = ("article_id", "version", "content_hash", "simhash", "source", "duplicate_of")
+INDEX_COLUMNS = (
+    "article_id",
+    "version",
+    "content_hash",
+    "simhash",
+    "simhash_ext",
+    "source",
+    "duplicate_of",
+    "published_at",
+    "fetched_at",
+)
+#: Near-duplicates are searched among stored articles published (else fetched) within this
+#: many days of the new one: syndicated copies appear within days, and the window keeps the
+#: brute-force comparison bounded as the archive grows.
+NEAR_DUPLICATE_WINDOW_DAYS = 14
 _DICT_COLUMNS = ("source", "language", "sitename", "extractor", "snapshot_id", "warc_file")
 _NO_STATS_COLUMNS = ("text", "description", "title", "authors", "categories", "tags", "image")
 _DATE_DIR = re.compile(r"crawl_date=(\d{4}-\d{2}-\d{2})")
@@ -334,18 +348,24 @@ class _Plan:
     take: list[int] = field(default_factory=list)  # row indices of `extracted` to write
     ids: list[str] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
+    fingerprints: list[tuple[int, ...]] = field(default_factory=list)
     duplicate_of: list[str | None] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=_zero_counts)
 
 
-def _plan_batch(batch: pa.Table, source: str, index: pa.Table, threshold: int) -> _Plan:
+def _plan_batch(
+    batch: pa.Table,
+    source: str,
+    index: pa.Table,
+    threshold: int = NEAR_DUPLICATE_THRESHOLD,
+    window_days: float = NEAR_DUPLICATE_WINDOW_DAYS,
+) -> _Plan:
     """Decide per extracted row: unchanged, same-source duplicate, new, or next version."""
     keys = batch["url_key"].to_pylist()
     ids = [article_id(k) for k in keys]
     hashes = batch["content_hash"].to_pylist()
     fetched = pc.cast(batch["fetched_at"], pa.int64()).to_pylist()
     words = batch["word_count"].to_pylist()
-    sims = batch["simhash"].to_numpy().astype(np.uint64)
 
     # Only the stored rows that concern this batch become Python objects.
     own = index.filter(
@@ -391,59 +411,87 @@ def _plan_batch(batch: pa.Table, source: str, index: pa.Table, threshold: int) -
         plan.take.append(i)
         plan.ids.append(aid)
         plan.versions.append(version)
+    texts = batch["text"]
+    plan.fingerprints = [fingerprint(texts[i].as_py()) for i in plan.take]
+    when = pc.coalesce(batch["published_at"], batch["fetched_at"])
+    times = pc.cast(when, pa.int64()).to_pylist()
     plan.duplicate_of = _near_duplicates(
-        sims[plan.take] if plan.take else np.zeros(0, np.uint64),
+        plan.fingerprints,
         plan.ids,
         [words[i] for i in plan.take],
+        [times[i] for i in plan.take],
         source,
         index,
         threshold,
+        window_days,
     )
     plan.counts["near_duplicates_flagged"] = sum(d is not None for d in plan.duplicate_of)
     return plan
 
 
+def _ext_lanes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """`simhash_ext` as an (N, 3) uint64 matrix plus a validity mask (old rows lack it)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    n = len(arr)
+    lanes = np.zeros((n, 3), dtype=np.uint64)
+    if n == 0 or arr.null_count == n:
+        return lanes, np.zeros(n, dtype=bool)
+    buf = arr.buffers()[1]
+    assert buf is not None
+    raw = np.frombuffer(buf, dtype="<u8")[arr.offset * 3 : (arr.offset + n) * 3]
+    lanes[:] = raw.reshape(n, 3)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False).astype(bool)
+    return lanes, valid
+
+
 def _near_duplicates(
-    sims: np.ndarray,
+    prints: list[tuple[int, ...]],
     ids: list[str],
     words: list[int],
+    times: list[int],
     source: str,
     index: pa.Table,
     threshold: int,
+    window_days: float,
 ) -> list[str | None]:
-    """For each fingerprint, the original article_id (following duplicate_of) of the closest
-    stored article of another source within `threshold` bits, else None. A copy of the row's
-    own article (its earlier version syndicated elsewhere) does not count."""
-    out: list[str | None] = [None] * len(sims)
-    if len(sims) == 0 or index.num_rows == 0:
+    """For each new fingerprint, the original article_id (following duplicate_of) of the
+    closest stored article of another source within `threshold` of 256 bits and the time
+    window, else None. A copy of the row's own article (syndicated earlier) does not count.
+    Stored rows without `simhash_ext` are compared on 64 bits (scaled threshold)."""
+    out: list[str | None] = [None] * len(prints)
+    if not prints or index.num_rows == 0:
         return out
     others = index.filter(pc.not_equal(index["source"], source))
     if others.num_rows == 0:
         return out
-    other_sims = others["simhash"].to_numpy().astype(np.uint64)
+    other_when = pc.cast(pc.coalesce(others["published_at"], others["fetched_at"]), pa.int64())
+    order = np.argsort(other_when.to_numpy(zero_copy_only=False), kind="stable")
+    others = others.take(pa.array(order))
+    when = pc.cast(pc.coalesce(others["published_at"], others["fetched_at"]), pa.int64())
+    when_np = when.to_numpy(zero_copy_only=False)
+    lane0 = others["simhash"].to_numpy().astype(np.uint64)
+    ext, has_ext = _ext_lanes(others["simhash_ext"])
     resolved = pc.coalesce(others["duplicate_of"], others["article_id"]).combine_chunks()
-    chunk = 16  # rows at a time: a (16 x N) XOR matrix stays small in memory
-    for start in range(0, len(sims), chunk):
-        block = sims[start : start + chunk]
-        dist = np.bitwise_count(np.bitwise_xor(block[:, None], other_sims[None, :]))
-        for k in range(len(block)):
-            i = start + k
-            if words[i] < MIN_WORDS_FOR_NEAR_DUPLICATE:
-                continue
-            row = dist[k]
-            j = int(row.argmin())
-            if row[j] > threshold:
-                continue
-            orig = resolved[j].as_py()
-            if orig == ids[i]:
-                # Rare: look again without the copies of this very article.
-                own = pc.equal(resolved, ids[i]).to_numpy(zero_copy_only=False)
-                row = np.where(own, 255, row)
-                j = int(row.argmin())
-                if row[j] > threshold:
-                    continue
-                orig = resolved[j].as_py()
-            out[i] = orig
+    window = int(window_days * 86_400 * 1_000_000)  # microseconds, like the timestamps
+    for i, fp in enumerate(prints):
+        if words[i] < MIN_WORDS_FOR_NEAR_DUPLICATE:
+            continue
+        lo = int(np.searchsorted(when_np, times[i] - window, side="left"))
+        hi = int(np.searchsorted(when_np, times[i] + window, side="right"))
+        if lo >= hi:
+            continue
+        fp_np = np.array(fp, dtype=np.uint64)
+        d0 = np.bitwise_count(lane0[lo:hi] ^ fp_np[0]).astype(np.int32)
+        dext = np.bitwise_count(ext[lo:hi] ^ fp_np[1:]).sum(axis=1, dtype=np.int32)
+        scaled = d0 * threshold // NEAR_DUPLICATE_THRESHOLD_64
+        dist = np.where(has_ext[lo:hi], d0 + dext, scaled)
+        candidates = np.flatnonzero(dist <= threshold)
+        # Closest first (ties: the earliest stored); skip copies of this very article.
+        for j in candidates[np.argsort(dist[candidates], kind="stable")].tolist():
+            orig = resolved[lo + j].as_py()
+            if orig != ids[i]:
+                out[i] = orig
+                break
     return out
 
 
@@ -459,6 +507,7 @@ def commit_snapshot(
     crawl_id: str | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     near_duplicate_threshold: int = NEAR_DUPLICATE_THRESHOLD,
+    near_duplicate_window_days: float = NEAR_DUPLICATE_WINDOW_DAYS,
     fault: FaultHook | None = None,
 ) -> SnapshotInfo:
     """Dedup `extracted` (EXTRACTED_SCHEMA) against what is stored and commit the new and
@@ -489,7 +538,9 @@ def commit_snapshot(
         state = committed_state(r)
         index = read_dedup_index(r, state)
         t_index = time.perf_counter() - t0
-        plan = _plan_batch(batch, source, index, near_duplicate_threshold)
+        plan = _plan_batch(
+            batch, source, index, near_duplicate_threshold, near_duplicate_window_days
+        )
         snapshot_id = new_snapshot_id()
         files: list[FileEntry] = []
         if plan.take:
@@ -498,6 +549,12 @@ def commit_snapshot(
             computed = {
                 "article_id": pa.array(plan.ids, pa.string()),
                 "version": pa.array(plan.versions, pa.int32()),
+                # Recomputed from the text so `simhash` and `simhash_ext` always agree.
+                "simhash": pa.array([f[0] for f in plan.fingerprints], pa.uint64()),
+                "simhash_ext": pa.array(
+                    [b"".join(v.to_bytes(8, "little") for v in f[1:]) for f in plan.fingerprints],
+                    pa.binary(24),
+                ),
                 "duplicate_of": pa.array(plan.duplicate_of, pa.string()),
                 "snapshot_id": pa.array([snapshot_id] * n, pa.string()),
             }
@@ -599,7 +656,9 @@ def compact(
                     )
                 per_row = max(1.0, sum(e.bytes for e in entries) / max(1, rows_in))
                 rows_per_file = max(1, int(target_file_size / per_row))
-                files += write_article_files(r, [(day, table)], src, snapshot_id, rows_per_file, fault)
+                files += write_article_files(
+                    r, [(day, table)], src, snapshot_id, rows_per_file, fault
+                )
                 replaces += paths
             info = SnapshotInfo(
                 snapshot_id=snapshot_id,

@@ -27,6 +27,8 @@ def _duck_type(t: pa.DataType) -> str:
         return "VARCHAR"
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return _duck_type(t.value_type) + "[]"
+    if pa.types.is_binary(t) or pa.types.is_fixed_size_binary(t):
+        return "BLOB"
     if pa.types.is_timestamp(t):
         return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
     simple = {

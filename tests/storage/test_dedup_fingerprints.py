@@ -8,9 +8,13 @@ import sys
 from storage.dedup import (
     NEAR_DUPLICATE_THRESHOLD,
     content_hash,
+    fingerprint,
+    fingerprint_distance,
     hamming,
+    is_near_duplicate,
     normalize_text,
     simhash,
+    simhash_ext,
 )
 
 STORY = (
@@ -55,7 +59,11 @@ def test_simhash_is_stable_across_processes() -> None:
 
 def test_near_duplicates_close_unrelated_far() -> None:
     wire = STORY.replace("on Tuesday", "late on Tuesday") + " (Reporting by the wire desk.)"
-    assert hamming(simhash(STORY), simhash(STORY.upper())) == 0
-    assert hamming(simhash(STORY), simhash(wire)) <= NEAR_DUPLICATE_THRESHOLD
-    assert hamming(simhash(STORY), simhash(OTHER)) > NEAR_DUPLICATE_THRESHOLD
+    fp = fingerprint(STORY)
+    assert len(fp) == 4 and fp[0] == simhash(STORY)
+    assert simhash_ext(STORY) == b"".join(v.to_bytes(8, "little") for v in fp[1:])
+    assert fingerprint_distance(fp, fingerprint(STORY.upper())) == 0
+    assert fingerprint_distance(fp, fingerprint(wire)) <= NEAR_DUPLICATE_THRESHOLD
+    assert fingerprint_distance(fp, fingerprint(OTHER)) > NEAR_DUPLICATE_THRESHOLD + 20
+    assert is_near_duplicate(STORY, wire) and not is_near_duplicate(STORY, OTHER)
     assert hamming(0, 2**64 - 1) == 64

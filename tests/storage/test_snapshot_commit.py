@@ -140,6 +140,14 @@ def test_wire_copy_on_other_source_is_flagged(tmp_path: Path, stories: dict[str,
         ("https://herald.test/news/factory-hiring", expected_of),
         ("https://herald.test/news/own-story", None),
     ]
+    # The same copy far outside the time window is not searched for (bounded cost).
+    late = article_row(
+        "https://herald.test/news/factory-hiring-archive",
+        wire + " Archived.",
+        source="herald",
+        fetched_at=T0 + timedelta(days=60),
+    )
+    assert _commit(tmp_path, [late], source="herald").counts["near_duplicates_flagged"] == 0
     # No story of the first source was flagged against another one (precision on fixtures).
     assert _rows(
         tmp_path,
