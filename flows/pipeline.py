@@ -8,6 +8,7 @@ Parquet files under the archive's `.staging/` directory (outside every dataset t
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import time
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_PAGES = 2000
 #: Root-relative staging area of flow runs (inside `.staging/`, which no dataset glob reads).
 FLOW_STAGING = ".staging/flows"
+#: Staging dirs of flow runs older than this are leftovers of dead runs.
+STALE_STAGING_SECONDS = 24 * 3600.0
 #: Columns the extraction stage reads from a pages row.
 _PAGE_COLUMNS = [
     "url",
@@ -138,6 +141,7 @@ def plan_batches(
     since: str | None = None,
     latest_only: bool = False,
     batch_pages: int = DEFAULT_BATCH_PAGES,
+    learn_templates: bool = True,
 ) -> list[dict[str, Any]]:
     """Select the fetched pages to extract and write them in batches of page rows (no HTML)."""
     from storage.fs import open_root
@@ -159,15 +163,40 @@ def plan_batches(
                 seen.add(pair)
                 idx.append(i)
         pages = pages.take(pa.array(idx, pa.int64()))
+    _remove_stale_staging(r)
+    r.makedirs(staging)
+    templates_file = None
+    if learn_templates and pages.num_rows:
+        # Template blocks are learned from the source's whole stored history, not just this
+        # crawl: an incremental crawl of a few pages is too small a sample.
+        from extraction.batch import learn_templates as learn
+
+        history = pages if crawl_id is None else read_pages(r, source=source)
+        models = learn(root, history)
+        templates_file = f"{staging}/templates.json"
+        blob = json.dumps({name: m.to_json() for name, m in models.items()})
+        r.write_bytes_atomic(templates_file, blob.encode("utf-8"))
     batches = []
     n_batches = math.ceil(pages.num_rows / max(1, batch_pages))
     for n in range(n_batches):
         part = pages.slice(n * batch_pages, batch_pages)
         rel = f"{staging}/pages-{n:05d}.parquet"
-        r.makedirs(staging)
         pq.write_table(part, r.path(rel), filesystem=r.fs)
-        batches.append({"pages_file": rel, "pages": part.num_rows, "n": n})
+        batches.append(
+            {"pages_file": rel, "pages": part.num_rows, "n": n, "templates_file": templates_file}
+        )
     return batches
+
+
+def _remove_stale_staging(r: Any, max_age: float = STALE_STAGING_SECONDS) -> None:
+    """Remove staging dirs of flow runs that died (older than `max_age`); live runs are
+    younger by far, since a run's staging dir lives from planning to commit."""
+    now = time.time()
+    for path in r.listdir(FLOW_STAGING):
+        mtime = r.mtime(path)
+        if mtime is not None and now - mtime > max_age:
+            logger.info("removing staging files of a dead run: %s", path)
+            r.delete_dir(path)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="extract-batch-{batch[n]}")
@@ -180,11 +209,16 @@ def extract_batch(
 ) -> dict[str, Any]:
     """Extract one batch of pages (each worker reads its own WARC records)."""
     from extraction.batch import extract_pages
+    from extraction.template import TemplateModel
     from storage.fs import open_root
 
     r = open_root(root)
     pages = pq.read_table(r.path(batch["pages_file"]), filesystem=r.fs)
-    result = extract_pages(root, pages, options, workers=workers)
+    templates = None
+    if batch.get("templates_file"):
+        blob = json.loads(r.read_bytes(batch["templates_file"]))
+        templates = {name: TemplateModel.from_json(text) for name, text in blob.items()}
+    result = extract_pages(root, pages, options, workers=workers, templates=templates)
     rel = f"{staging}/articles-{batch['n']:05d}.parquet"
     pq.write_table(result.articles, r.path(rel), filesystem=r.fs)
     return {
@@ -337,7 +371,12 @@ def crawl_source(
     staging = f"{FLOW_STAGING}/{_run_key(crawl['crawl_id'])}"
     with _timed(durations, "plan"):
         batches = plan_batches(
-            root, staging, source=resolved.name, crawl_id=crawl["crawl_id"], batch_pages=batch_pages
+            root,
+            staging,
+            source=resolved.name,
+            crawl_id=crawl["crawl_id"],
+            batch_pages=batch_pages,
+            learn_templates=options.use_template,
         )
     stats = {
         "crawl_id": crawl["crawl_id"],
@@ -442,6 +481,7 @@ def reextract(
             since=since,
             latest_only=True,
             batch_pages=batch_pages,
+            learn_templates=options.use_template,
         )
     sources = _sources_in(root, staging, batches) if source is None else [source]
     _say("reextract: %d pages in %d batches, sources %s", _count(batches), len(batches), sources)
