@@ -116,9 +116,10 @@ class Root:
         self.fs.create_dir(self.path(rel), recursive=True)
 
     def open_output(self, rel: str) -> pa.NativeFile:
-        """A new output stream (truncates); parent directories are created."""
+        """A new output stream (truncates); parent directories are created. Bytes are written
+        as given (no compression guessed from the name: `.warc.gz` members are ours)."""
         self.makedirs(posixpath.dirname(_clean_rel(rel)))
-        return self.fs.open_output_stream(self.path(rel))
+        return self.fs.open_output_stream(self.path(rel), compression=None)
 
     def write_bytes_atomic(self, rel: str, data: bytes) -> None:
         """Write a whole file so readers see either nothing or all of it.

@@ -6,6 +6,7 @@ import logging
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from storage.fs import Root, open_root
 from storage.schemas import ARTICLES_SCHEMA, PAGES_SCHEMA
@@ -71,28 +72,63 @@ def articles_sql(root: str | Root, state: CommittedState | None = None) -> str:
     return _files_select(files)
 
 
+def _arrow_dataset(r: Root, paths: list[str], schema: pa.Schema, base: str) -> ds.Dataset:
+    """A pyarrow dataset over explicit files, with the crawl_date partition parsed from the
+    path: DuckDB scans it through the root's own filesystem (S3 without httpfs)."""
+    part = ds.partitioning(pa.schema([("crawl_date", pa.date32())]), flavor="hive")
+    full = pa.schema([*schema, pa.field("crawl_date", pa.date32())])
+    return ds.dataset(
+        [r.path(p) for p in paths],
+        schema=full,
+        filesystem=r.fs,
+        format="parquet",
+        partitioning=part,
+        partition_base_dir=r.path(base),
+    )
+
+
 def connect(
-    root: str | Root, con: duckdb.DuckDBPyConnection | None = None
+    root: str | Root,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    via_arrow: bool | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the views `articles`, `latest_articles`, `pages` and
     `snapshots` over the archive (works on an empty archive too). Timestamps display in UTC.
 
+    Local roots: DuckDB reads the Parquet files itself. Other roots (or `via_arrow=True`):
+    the views scan pyarrow datasets on the root's filesystem, so object stores work with
+    the same credentials and without DuckDB's httpfs extension.
     The file lists are fixed when the views are created: reconnect to see later commits.
     """
     r = open_root(root)
+    arrow = (not r.is_local) if via_arrow is None else via_arrow
     con = con if con is not None else duckdb.connect()
     con.sql("SET TimeZone = 'UTC'")
     state = committed_state(r)
-    con.sql(f"CREATE OR REPLACE VIEW articles AS {articles_sql(r, state)}")
+    articles = state.live_paths()
+    pages = r.glob("pages", ".parquet")
+    if arrow and articles:
+        con.register(
+            "_newsarchive_articles", _arrow_dataset(r, articles, ARTICLES_SCHEMA, "articles")
+        )
+        con.sql("CREATE OR REPLACE VIEW articles AS SELECT * FROM _newsarchive_articles")
+    else:
+        con.sql(f"CREATE OR REPLACE VIEW articles AS {articles_sql(r, state)}")
     con.sql(
         "CREATE OR REPLACE VIEW latest_articles AS SELECT * FROM articles "
         "QUALIFY row_number() OVER (PARTITION BY article_id ORDER BY version DESC) = 1"
     )
-    pages = [r.local_path(p) for p in r.glob("pages", ".parquet")]
-    pages_sql = (
-        _files_select(pages) if pages else _empty_select(PAGES_SCHEMA, {"crawl_date": "DATE"})
-    )
-    con.sql(f"CREATE OR REPLACE VIEW pages AS {pages_sql}")
+    if arrow and pages:
+        con.register("_newsarchive_pages", _arrow_dataset(r, pages, PAGES_SCHEMA, "pages"))
+        con.sql("CREATE OR REPLACE VIEW pages AS SELECT * FROM _newsarchive_pages")
+    else:
+        pages_sql = (
+            _files_select([r.local_path(p) for p in pages])
+            if pages
+            else _empty_select(PAGES_SCHEMA, {"crawl_date": "DATE"})
+        )
+        con.sql(f"CREATE OR REPLACE VIEW pages AS {pages_sql}")
     snaps = pa.Table.from_pylist(snapshot_rows(state.snapshots), schema=SNAPSHOTS_VIEW_SCHEMA)
     con.register(_SNAPSHOTS_TABLE, snaps)
     con.sql(f"CREATE OR REPLACE VIEW snapshots AS SELECT * FROM {_SNAPSHOTS_TABLE}")
