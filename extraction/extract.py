@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 import trafilatura
+from htmldate import find_date
 from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
@@ -58,6 +59,7 @@ _BINARY_MAGIC = (
     b"BZh",
     b"7z\xbc\xaf",
 )
+_CONTROL_BYTES = bytes([*range(9), *range(14, 32)])
 _SPACE = re.compile(r"[ \t\u00a0\u200b]+")
 _NEWLINES = re.compile(r"\n{2,}")
 
@@ -152,7 +154,7 @@ def _looks_binary(body: bytes) -> bool:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return False  # UTF-16 text has NUL bytes by nature
     # Text has almost no control bytes; binary formats are full of them.
-    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return controls > len(head) * 0.05
 
 
@@ -226,7 +228,7 @@ def _extract(
     tree = parse_html(text_in)
     if tree is None:
         return Rejection("parse_error", "no tree")
-    size = sum(1 for _ in tree.iter())
+    size = int(tree.xpath("count(//*)"))
     if size > options.max_tree_size:
         return Rejection("too_large", f"{size} elements")
     signals = md.read_signals(tree, url)
@@ -239,17 +241,22 @@ def _extract(
         if reason:
             return Rejection("listing_page", reason)
 
+    page_meta = md.page_metadata(signals, url, hints)
     prune_tree(tree, frozenset(options.prune_ids), frozenset(options.prune_classes))
     fetched_utc = (
         fetched_at.astimezone(UTC) if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
     )
-    date_params = {
+    max_date = fetched_utc.strftime("%Y-%m-%d")
+    date_params: dict[str, Any] = {
         "original_date": True,
         "extensive_search": True,
-        "max_date": fetched_utc.strftime("%Y-%m-%d"),
+        "max_date": max_date,
     }
     doc = _trafilatura(tree, url, options, date_params, precision=options.favor_precision)
-    paragraphs = _body(doc, signals, options, template)
+    title_line = page_meta.title
+    if options.trafilatura_metadata:
+        title_line = _first_str(getattr(doc, "title", None), title_line)
+    paragraphs = _body(doc, signals, options, template, title_line)
     if (
         options.favor_precision
         and options.balanced_fallback
@@ -257,7 +264,7 @@ def _extract(
     ):
         # Precision mode sometimes discards the whole body; the balanced pass rarely does.
         balanced = _trafilatura(tree, url, options, date_params, precision=False)
-        retry = _body(balanced, signals, options, template)
+        retry = _body(balanced, signals, options, template, title_line)
         if _words("\n".join(retry)) > _words("\n".join(paragraphs)):
             doc, paragraphs = balanced, retry
     text = "\n".join(paragraphs)
@@ -267,35 +274,39 @@ def _extract(
     if options.reject_listings and words < options.min_words:
         return Rejection("no_body", f"{words} words")
 
-    ld = signals.ld_article
-    title = _first_str(getattr(doc, "title", None), ld.get("headline"), hints.get("title_hint"))
-    authors = md.clean_authors(ld.get("author")) if ld.get("author") else []
-    if not authors and getattr(doc, "author", None):
-        authors = md.clean_authors(doc.author.split(";"))
+    if options.trafilatura_metadata:
+        page_meta = _merge_trafilatura_metadata(page_meta, doc, signals)
+        date_source: Any = getattr(doc, "date", None)
+    else:
+
+        def date_source() -> str | None:
+            # Only pages without structured dates pay for htmldate's extensive search.
+            return find_date(
+                tree,
+                url=url,
+                extensive_search=True,
+                original_date=True,
+                max_date=max_date,
+            )
+
     language = md.declared_language(signals)
     if language is None and options.detect_language:
         language = md.detect_language(text)
-    categories = list(getattr(doc, "categories", None) or []) or md.ld_strings(
-        ld.get("articleSection")
-    )
-    tags = list(getattr(doc, "tags", None) or []) or md.ld_strings(ld.get("keywords"))
     return Article(
         url=url,
         canonical_url=canonical,
         url_key=url_key(canonical),
         source=source,
-        title=title,
-        authors=authors,
-        published_at=md.published_at(
-            signals, hints, getattr(doc, "date", None), canonical, fetched_utc
-        ),
+        title=page_meta.title,
+        authors=page_meta.authors,
+        published_at=md.published_at(signals, hints, date_source, canonical, fetched_utc),
         modified_at=md.modified_at(signals, fetched_utc),
         language=language,
-        sitename=_first_str(getattr(doc, "sitename", None)),
-        description=_first_str(getattr(doc, "description", None)),
-        categories=[c for c in categories if c],
-        tags=[t for t in tags if t],
-        image=_first_str(getattr(doc, "image", None)),
+        sitename=page_meta.sitename,
+        description=page_meta.description,
+        categories=page_meta.categories,
+        tags=page_meta.tags,
+        image=page_meta.image,
         text=text,
         word_count=words,
         content_hash=content_hash(text),
@@ -305,12 +316,34 @@ def _extract(
     )
 
 
+def _merge_trafilatura_metadata(
+    mine: md.PageMeta, doc: Any, signals: md.PageSignals
+) -> md.PageMeta:
+    """trafilatura's own metadata fields, with structured data preferred where it exists."""
+    ld = signals.ld_article
+    authors = md.clean_authors(ld.get("author")) if ld.get("author") else []
+    if not authors and getattr(doc, "author", None):
+        authors = md.clean_authors(str(doc.author).split(";"))
+    return md.PageMeta(
+        title=_first_str(getattr(doc, "title", None), mine.title),
+        authors=authors or mine.authors,
+        sitename=_first_str(getattr(doc, "sitename", None), mine.sitename),
+        description=_first_str(getattr(doc, "description", None), mine.description),
+        image=_first_str(getattr(doc, "image", None), mine.image),
+        categories=list(getattr(doc, "categories", None) or []) or mine.categories,
+        tags=list(getattr(doc, "tags", None) or []) or mine.tags,
+    )
+
+
 def _body(
-    doc: Any, signals: md.PageSignals, options: ExtractionOptions, template: TemplateModel | None
+    doc: Any,
+    signals: md.PageSignals,
+    options: ExtractionOptions,
+    template: TemplateModel | None,
+    title_line: str | None,
 ) -> list[str]:
     """trafilatura's text, cleaned: headline, template blocks and boilerplate removed."""
     paragraphs = _clean_text(getattr(doc, "text", None) or "") if doc is not None else []
-    title_line = _first_str(getattr(doc, "title", None), signals.ld_article.get("headline"))
     if paragraphs and title_line and _same_line(paragraphs[0], title_line):
         paragraphs = paragraphs[1:]  # the headline is metadata, not body text
     if options.use_template and template is not None and template.keys:
@@ -340,7 +373,7 @@ def _trafilatura(
         favor_recall=options.favor_recall,
         include_comments=options.include_comments,
         include_tables=options.include_tables,
-        with_metadata=True,
+        with_metadata=options.trafilatura_metadata,
         deduplicate=False,
         prune_xpath=list(options.prune_xpath) or None,
         date_extraction_params=date_params,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from storage.urls import canonicalize_url, same_site
@@ -58,6 +59,11 @@ class PageSignals:
     body_words: int = 0
     link_texts: set[str] = field(default_factory=set)
     body_chunks: list[list[str]] = field(default_factory=list)
+    meta_all: dict[str, list[str]] = field(default_factory=dict)
+    title_tag: str | None = None
+    h1: str | None = None
+    bylines: list[str] = field(default_factory=list)
+    ld_site_name: str | None = None
 
 
 def _walk_ld(node: Any) -> Iterator[dict[str, Any]]:
@@ -101,8 +107,9 @@ def read_signals(tree: HtmlElement, url: str) -> PageSignals:
         key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
         key = key or (meta.get("http-equiv") or "").lower()
         content = meta.get("content")
-        if key and content and key not in signals.meta:
-            signals.meta[key] = content.strip()
+        if key and content:
+            signals.meta.setdefault(key, content.strip())
+            signals.meta_all.setdefault(key, []).append(content.strip())
     signals.og_type = (signals.meta.get("og:type") or "").lower() or None
     for link in tree.iter("link"):
         rel = (link.get("rel") or "").lower().split()
@@ -118,12 +125,23 @@ def read_signals(tree: HtmlElement, url: str) -> PageSignals:
         for obj in _walk_ld(data):
             types = _ld_types(obj)
             signals.ld_types |= types
+            if types & {"organization", "newsmediaorganization", "website"} and isinstance(
+                obj.get("name"), str
+            ):
+                signals.ld_site_name = signals.ld_site_name or obj["name"].strip()
             if types & ARTICLE_TYPES:
                 body = obj.get("articleBody")
                 size = len(body) if isinstance(body, str) else 0
                 if size > best_len:
                     best_len = size
                     signals.ld_article = obj
+    title = tree.find(".//title")
+    if title is not None:
+        signals.title_tag = _squash(title.text_content()) or None
+    h1 = next(tree.iter("h1"), None)
+    if h1 is not None:
+        signals.h1 = _squash(h1.text_content()) or None
+    signals.bylines = _bylines(tree)
     host = urlsplit(url).hostname or ""
     seen: set[str] = set()
     signals.article_elements = sum(1 for _ in tree.iter("article"))
@@ -138,14 +156,140 @@ def read_signals(tree: HtmlElement, url: str) -> PageSignals:
         if len(words) < 4:
             continue
         signals.link_texts.add(" ".join(re.findall(r"\w+", " ".join(words).casefold())))
-        target = urljoin(url, href)
-        target_host = urlsplit(target).hostname or ""
-        if target in seen or (target_host and host and not same_site(target_host, host)):
+        if href in seen:
             continue
-        seen.add(target)
+        seen.add(href)
+        if "//" in href:  # absolute or protocol-relative: may leave the site
+            target_host = urlsplit(urljoin(url, href)).hostname or ""
+            if target_host and host and not same_site(target_host, host):
+                continue
         signals.headline_links += 1
         signals.headline_link_words += len(words)
     return signals
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+_BYLINE_XPATH = (
+    ".//*[@rel='author' or @itemprop='author' or contains(@class, 'byline') or "
+    "contains(@class, 'author') or contains(@id, 'author')]"
+)
+
+
+def _bylines(tree: HtmlElement) -> list[str]:
+    """Short texts of byline/author elements (rel=author, itemprop, class names)."""
+    out: list[str] = []
+    try:
+        found = tree.xpath(_BYLINE_XPATH)
+    except etree.XPathError:
+        return out
+    for el in found[:20]:
+        if el.tag in ("meta", "link", "script", "style", "img", "input", "label", "textarea"):
+            continue
+        if "comment" in (el.get("class") or "") or any(
+            a.tag == "form" or "comment" in (a.get("class") or "") for a in el.iterancestors()
+        ):
+            continue  # the "Name *" label of a reply form is not a byline
+        text = _squash(" ".join(el.itertext()))
+        if text and len(text.split()) <= 12 and text not in out:
+            out.append(text)
+        if len(out) >= 5:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class PageMeta:
+    """Descriptive metadata of the page, from structured data first, then markup."""
+
+    title: str | None
+    authors: list[str]
+    sitename: str | None
+    description: str | None
+    image: str | None
+    categories: list[str]
+    tags: list[str]
+
+
+_TITLE_SEPARATOR = re.compile(r"\s+(?:\||-|–|—|::|·|»|/)\s+")
+
+
+def _clean_title(title: str, sitename: str | None) -> str:
+    """Drop a ' | Site' / 'Site - ' part: keep the longest segment when separators exist."""
+    parts = [p for p in _TITLE_SEPARATOR.split(title) if p.strip()]
+    if len(parts) <= 1:
+        return title.strip()
+    if sitename:
+        kept = [p for p in parts if p.strip().casefold() != sitename.strip().casefold()]
+        if kept and len(kept) < len(parts):
+            parts = kept
+    return max(parts, key=len).strip() if len(parts) > 1 else parts[0].strip()
+
+
+def _first(*values: Any) -> str | None:
+    for value in values:
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, dict):
+            value = value.get("url") or value.get("name")
+        if isinstance(value, str) and value.strip():
+            return _squash(value)
+    return None
+
+
+def page_metadata(signals: PageSignals, url: str, hints: dict[str, Any]) -> PageMeta:
+    """Title, authors, site name, description, image, categories and tags of the page."""
+    meta, ld = signals.meta, signals.ld_article
+    host = (urlsplit(url).hostname or "").removeprefix("www.")
+    sitename = _first(
+        meta.get("og:site_name"), signals.ld_site_name, meta.get("application-name")
+    ) or (host or None)
+    title: str | None
+    structured = _first(meta.get("og:title"), ld.get("headline"), meta.get("twitter:title"))
+    h1 = signals.h1
+    reference = _clean_title(structured or signals.title_tag or "", sitename)
+    if (
+        h1
+        and any(h1.casefold() in (t or "").casefold() for t in (signals.title_tag, structured))
+        and len(h1) >= 0.5 * len(reference)
+        and h1.casefold() != (sitename or "").casefold()
+    ):
+        title = h1
+    elif structured:
+        title = _clean_title(structured, sitename)
+    elif signals.title_tag:
+        title = _clean_title(signals.title_tag, sitename)
+    else:
+        title = h1 or _first(hints.get("title_hint"))
+    authors = clean_authors(ld.get("author")) if ld.get("author") else []
+    if not authors:
+        for key in ("author", "article:author", "parsely-author", "sailthru.author", "dc.creator"):
+            values = [v for v in signals.meta_all.get(key, []) if "://" not in v]
+            if values:
+                authors = clean_authors(values)
+                if authors:
+                    break
+    if not authors and signals.bylines:
+        authors = clean_authors(signals.bylines[:2])
+    categories = [c for v in signals.meta_all.get("article:section", []) for c in ld_strings(v)]
+    categories = categories or ld_strings(ld.get("articleSection"))
+    tags = [t for v in signals.meta_all.get("article:tag", []) for t in ld_strings(v)]
+    tags = tags or ld_strings(meta.get("news_keywords")) or ld_strings(ld.get("keywords"))
+    tags = tags or ld_strings(meta.get("keywords"))
+    image = _first(meta.get("og:image"), meta.get("twitter:image"), ld.get("image"))
+    return PageMeta(
+        title=title,
+        authors=authors,
+        sitename=sitename,
+        description=_first(
+            meta.get("og:description"), meta.get("description"), meta.get("twitter:description")
+        ),
+        image=urljoin(url, image) if image else None,
+        categories=list(dict.fromkeys(categories)),
+        tags=list(dict.fromkeys(tags)),
+    )
 
 
 def canonical_url(signals: PageSignals, url: str) -> str:
@@ -163,8 +307,9 @@ def canonical_url(signals: PageSignals, url: str) -> str:
 # --- authors -------------------------------------------------------------------------------
 
 _BY_PREFIX = re.compile(
-    r"^\s*(?:(?:written|posted|reported|text|story|words|published|photos?)\s+)?"
-    r"(?:by|von|par|por|di|door|av|af|от|بقلم|作者)\s*:?\s+",
+    r"^\s*(?:(?:(?:written|posted|reported|text|story|words|published|photos?)\s+)?"
+    r"(?:by|von|par|por|di|door|av|af|от|بقلم|作者)\s*:?\s+|"
+    r"(?:text|texto|texte|текст|autor|author|автор|redacción|reporter)\s*:\s*)",
     re.IGNORECASE,
 )
 _ROLE = re.compile(
@@ -174,9 +319,18 @@ _ROLE = re.compile(
     r"associated\s+press|the\s+associated\s+press|ap|reuters|afp)\b.*$",
     re.IGNORECASE,
 )
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
 _DATEISH = re.compile(
-    r"\b(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
-    r"[a-z]*\.?\s+\d{1,2}(?:,\s*\d{4})?|updated|published|\d{1,2}:\d{2}\s*(?:am|pm)?)\b.*$",
+    r"\b(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|"
+    + _MONTH
+    + r"\s+\d{1,2}\b|\d{1,2}\s+"
+    + _MONTH
+    + r"(?:\s+\d{4})?\b|(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\d+\s+(?:seconds?|minutes?|"
+    r"mins?|hours?|hrs?|days?|weeks?|months?)\s+ago\b|updated\b|published\b|"
+    r"\d{1,2}:\d{2}\s*(?:am|pm)?).*$",
     re.IGNORECASE,
 )
 #: A whole part that is a job title ("Transport Correspondent", "Senior Editor").
@@ -216,7 +370,8 @@ def clean_authors(raw: Any) -> list[str]:
                 continue
             if part.lower() in {"staff", "admin", "editor", "editors", "news desk", "newsdesk"}:
                 continue
-            if part not in names:
+            # "Anna Menin" and "Anna Menin Share" (a button inside the byline): keep the first.
+            if not any(part == n or part.startswith(n + " ") for n in names):
                 names.append(part)
     return names
 
@@ -286,24 +441,32 @@ _MODIFIED_META = ("article:modified_time", "og:updated_time", "datemodified", "d
 def published_at(
     signals: PageSignals,
     hints: dict[str, Any],
-    htmldate_value: str | None,
+    htmldate_value: Callable[[], str | None] | str | None,
     url: str,
     fetched_at: datetime,
 ) -> datetime | None:
-    """First of: JSON-LD, meta tags, feed/sitemap hint, htmldate, URL date; never after fetch."""
+    """First of: JSON-LD, meta tags, feed/sitemap hint, URL date, htmldate; never after fetch.
+
+    ``htmldate_value`` may be a callable: htmldate is costly and only asked when the page's
+    structured data and the hints have no usable date.
+    """
     candidates: list[Any] = [signals.ld_article.get("datePublished")]
     candidates += [signals.meta.get(k) for k in _PUBLISHED_META]
     hint = hints.get("published_hint")
     candidates.append(hint.isoformat() if isinstance(hint, datetime) else hint)
-    candidates.append(htmldate_value)
     limit = fetched_at.astimezone(UTC) if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
+    found = url_date(url)
+    # The URL's /YYYY/MM/DD/ is as precise as htmldate's day and costs nothing.
+    candidates.append(found.isoformat() if found is not None else None)
+    candidates.append(htmldate_value)
     for value in candidates:
+        if callable(value):
+            value = value()
         parsed = parse_datetime(value)
         # A date after the fetch is a template artefact (or a clock), never a publication date.
         if parsed is not None and parsed.date() <= limit.date():
             return parsed
-    found = url_date(url)
-    return found if found is not None and found <= limit else None
+    return None
 
 
 def modified_at(signals: PageSignals, fetched_at: datetime) -> datetime | None:

@@ -27,6 +27,9 @@ class ExtractionOptions:
     prune_classes: tuple[str, ...] = tuple(sorted(PRUNE_CLASSES))
     #: Extra XPath expressions handed to trafilatura's prune_xpath (each costs a tree scan).
     prune_xpath: tuple[str, ...] = ()
+    #: Use trafilatura's metadata extraction (slower: it runs htmldate on every page) instead
+    #: of newsarchive's structured-data-first metadata, which asks htmldate only when needed.
+    trafilatura_metadata: bool = False
     #: When precision mode finds (almost) nothing, retry once in trafilatura's balanced mode.
     balanced_fallback: bool = True
     #: Drop paragraphs shaped like boilerplate (reply forms, newsletter/social prompts...).

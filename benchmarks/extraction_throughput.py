@@ -1,0 +1,221 @@
+"""Reextract throughput: process-pool extraction vs single-process trafilatura, and memory."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from extraction.batch import extract_pages, make_pool
+from extraction.options import ExtractionOptions
+from storage.schemas import PAGES_SCHEMA
+from storage.urls import url_key
+from storage.warc import WarcWriter, read_record
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parent.parent / "shared" / "extraction-benchmark"
+FETCHED = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def build_archive(root: str, data: Path, docs: int) -> pa.Table:
+    """A WARC of `docs` responses cycling through the benchmark pages (distinct URLs)."""
+    truth = json.loads((data / "ground-truth.json").read_text(encoding="utf-8"))
+    sources = [
+        (gzip.decompress((data / "html" / f"{pid}.html.gz").read_bytes()), truth[pid]["url"])
+        for pid in sorted(truth)
+    ]
+    rows: list[dict[str, Any]] = []
+    with WarcWriter(root, "bench", "throughput") as writer:
+        for i in range(docs):
+            html, url = sources[i % len(sources)]
+            url = f"{url}{'&' if '?' in url else '?'}copy={i}"
+            ctype = "text/html; charset=utf-8"
+            ref = writer.write_response(
+                url, 200, [("Content-Type", ctype)], html, fetched_at=FETCHED
+            )
+            rows.append(
+                {
+                    "url": url,
+                    "final_url": url,
+                    "url_key": url_key(url),
+                    "source": "bench",
+                    "crawl_id": "throughput",
+                    "status": 200,
+                    "content_type": ctype,
+                    "fetched_at": FETCHED,
+                    "warc_file": ref.warc_file,
+                    "warc_offset": ref.offset,
+                    "warc_length": ref.length,
+                }
+            )
+    return pa.Table.from_pylist(rows, schema=PAGES_SCHEMA)
+
+
+def single_trafilatura(root: str, pages: pa.Table, *, metadata: bool) -> float:
+    """docs/s of plain trafilatura in this process, reading the same WARC records."""
+    import trafilatura
+
+    start = time.perf_counter()
+    for row in pages.select(["warc_file", "warc_offset", "warc_length", "url"]).to_pylist():
+        payload = read_record(
+            root, row["warc_file"], row["warc_offset"], row["warc_length"]
+        ).payload
+        if metadata:
+            trafilatura.bare_extraction(
+                payload, url=row["url"], include_comments=False, with_metadata=True
+            )
+        else:
+            trafilatura.extract(payload, url=row["url"], include_comments=False)
+    return pages.num_rows / (time.perf_counter() - start)
+
+
+class RssSampler:
+    """Samples the RSS of this process and its children every `interval` seconds."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, float, float]] = []  # (t, parent MiB, workers MiB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        start = time.perf_counter()
+        while not self._stop.wait(self.interval):
+            try:
+                kids = sum(c.memory_info().rss for c in me.children(recursive=True))
+            except psutil.Error:
+                kids = 0
+            self.samples.append(
+                (time.perf_counter() - start, me.memory_info().rss / 2**20, kids / 2**20)
+            )
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def pooled(
+    root: str, pages: pa.Table, workers: int, chunk: int, batch_size: int
+) -> tuple[float, RssSampler, int]:
+    """docs/s of extract_pages over one reused pool, fed in chunks as reextract streams."""
+    options = ExtractionOptions()
+    articles = 0
+    with RssSampler() as sampler, make_pool(workers) as pool:
+        # Start the workers (spawn + imports, ~1-2 s each) before the clock starts: a long
+        # reextract pays this once, and it would distort a short run.
+        extract_pages(
+            root, pages.slice(0, 2 * workers), options, workers=workers, batch_size=1, executor=pool
+        )
+        start = time.perf_counter()
+        for offset in range(0, pages.num_rows, chunk):
+            result = extract_pages(
+                root,
+                pages.slice(offset, chunk),
+                options,
+                workers=workers,
+                batch_size=batch_size,
+                executor=pool,
+            )
+            articles += result.articles.num_rows
+        elapsed = time.perf_counter() - start
+    return pages.num_rows / elapsed, sampler, articles
+
+
+def inline(root: str, pages: pa.Table, batch_size: int) -> float:
+    """docs/s of the same pipeline extraction in this process only (workers=1)."""
+    start = time.perf_counter()
+    extract_pages(root, pages, ExtractionOptions(), workers=1, batch_size=batch_size)
+    return pages.num_rows / (time.perf_counter() - start)
+
+
+def _memory_profile(sampler: RssSampler) -> dict[str, list[float]]:
+    """Worker and parent RSS at each tenth of the run (flat memory = no upward trend)."""
+    samples = sampler.samples
+    if not samples:
+        return {"workers_mib": [], "parent_mib": []}
+    picks = [samples[min(len(samples) - 1, (len(samples) * k) // 10)] for k in range(10)]
+    picks.append(samples[-1])
+    return {
+        "workers_mib": [round(s[2], 1) for s in picks],
+        "parent_mib": [round(s[1], 1) for s in picks],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="extraction-benchmark folder")
+    parser.add_argument("--docs", type=int, default=20_000, help="documents in the long run")
+    parser.add_argument("--baseline-docs", type=int, default=1_000, help="single-process runs")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--chunk", type=int, default=2_000, help="pages per extract_pages call")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--out", help="write the figures as JSON here")
+    args = parser.parse_args(argv)
+    data = Path(args.data)
+    if not (data / "ground-truth.json").exists():
+        print(f"no benchmark data at {data}; pass --data", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="newsarchive-throughput-") as root:
+        t0 = time.perf_counter()
+        pages = build_archive(root, data, max(args.docs, args.baseline_docs))
+        print(f"built WARC with {pages.num_rows} records in {time.perf_counter() - t0:.1f}s")
+        base = pages.slice(0, args.baseline_docs)
+        traf_text = single_trafilatura(root, base, metadata=False)
+        print(f"single-process trafilatura.extract (text only):   {traf_text:7.1f} docs/s")
+        traf_meta = single_trafilatura(root, base, metadata=True)
+        print(f"single-process trafilatura + metadata:            {traf_meta:7.1f} docs/s")
+        pipe_one = inline(root, base, args.batch_size)
+        print(f"single-process newsarchive extraction (workers=1): {pipe_one:7.1f} docs/s")
+        long_run = pages.slice(0, args.docs)
+        pool_rate, sampler, articles = pooled(
+            root, long_run, args.workers, args.chunk, args.batch_size
+        )
+        print(
+            f"process pool newsarchive extraction (workers={args.workers}): "
+            f"{pool_rate:7.1f} docs/s over {long_run.num_rows} docs ({articles} articles)"
+        )
+        memory = _memory_profile(sampler)
+        print(f"  vs trafilatura text-only single process: {pool_rate / traf_text:.2f}x")
+        print(f"  vs trafilatura + metadata single process: {pool_rate / traf_meta:.2f}x")
+        print(f"  vs newsarchive extraction single process: {pool_rate / pipe_one:.2f}x")
+        print(f"  worker RSS (MiB) by tenth of the run: {memory['workers_mib']}")
+        print(f"  parent RSS (MiB) by tenth of the run: {memory['parent_mib']}")
+        report = {
+            "docs": long_run.num_rows,
+            "workers": args.workers,
+            "cpu_count": os.cpu_count(),
+            "trafilatura_text_docs_per_s": round(traf_text, 1),
+            "trafilatura_metadata_docs_per_s": round(traf_meta, 1),
+            "pipeline_single_docs_per_s": round(pipe_one, 1),
+            "pipeline_pool_docs_per_s": round(pool_rate, 1),
+            "speedup_vs_trafilatura_text": round(pool_rate / traf_text, 2),
+            "speedup_vs_trafilatura_metadata": round(pool_rate / traf_meta, 2),
+            "speedup_vs_pipeline_single": round(pool_rate / pipe_one, 2),
+            "memory": memory,
+        }
+        if args.out:
+            Path(args.out).write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
