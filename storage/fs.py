@@ -181,11 +181,12 @@ class Root:
             os.close(fd)
 
     def open_local_append(self, rel: str) -> IO[bytes]:
-        """A plain append-mode file handle (local roots only)."""
+        """An unbuffered append-mode file (local roots only): each write reaches the OS at
+        once, and a failed write is seen at the write that failed, not at a later flush."""
         if not self.is_local:
             raise OSError(f"append is not supported on {self.scheme}:// roots")
         self.makedirs(posixpath.dirname(_clean_rel(rel)))
-        return open(self.path(rel), "ab")
+        return open(self.path(rel), "ab", buffering=0)
 
 
 def fsync_dir(path: str) -> None:

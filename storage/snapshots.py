@@ -313,25 +313,36 @@ def write_article_files(
     """Stage the files of each crawl_date partition, then move them all into place."""
     staging = f"{STAGING_DIR}/snapshot-{source}-{snapshot_id}"
     staged: list[tuple[str, str, int]] = []  # (staged path, final path, rows)
-    r.makedirs(staging)
-    for day, part in parts:
-        opts = parquet_options(part.schema)
-        for start in range(0, part.num_rows, rows_per_file):
-            chunk = part.slice(start, rows_per_file)
-            n = len(staged)
-            spath = f"{staging}/{n:05d}.parquet"
-            pq.write_table(chunk, r.path(spath), filesystem=r.fs, **opts)
-            r.fsync(spath)
-            name = f"{snapshot_id}-{n:05d}.parquet"
-            final = f"{ARTICLES_DIR}/source={source}/crawl_date={day}/{name}"
-            staged.append((spath, final, chunk.num_rows))
-    if fault:
-        fault("staged")
-    entries = []
-    for spath, final, rows in staged:
-        size = r.size(spath)
-        r.move(spath, final)
-        entries.append(FileEntry(final, rows, size))
+    entries: list[FileEntry] = []
+    try:
+        r.makedirs(staging)
+        for day, part in parts:
+            opts = parquet_options(part.schema)
+            for start in range(0, part.num_rows, rows_per_file):
+                chunk = part.slice(start, rows_per_file)
+                n = len(staged)
+                spath = f"{staging}/{n:05d}.parquet"
+                pq.write_table(chunk, r.path(spath), filesystem=r.fs, **opts)
+                r.fsync(spath)
+                name = f"{snapshot_id}-{n:05d}.parquet"
+                final = f"{ARTICLES_DIR}/source={source}/crawl_date={day}/{name}"
+                staged.append((spath, final, chunk.num_rows))
+        if fault:
+            fault("staged")
+        for spath, final, rows in staged:
+            size = r.size(spath)
+            r.move(spath, final)
+            entries.append(FileEntry(final, rows, size))
+    except Exception:
+        # Disk full, permissions...: take back what this attempt wrote (best effort; a
+        # crash instead leaves it to `cleanup_orphans` on the next run).
+        for entry in entries:
+            r.delete(entry.path)
+        try:
+            r.delete_dir(staging)
+        except OSError:
+            log.warning("could not remove staging dir %s", staging)
+        raise
     r.delete_dir(staging)
     if fault:
         fault("moved")
@@ -339,8 +350,15 @@ def write_article_files(
 
 
 def write_manifest(r: Root, info: SnapshotInfo) -> None:
+    """The commit point: write the manifest atomically. If that fails, the snapshot's data
+    files are removed again (they were never visible to readers)."""
     data = json.dumps(info.to_dict(), indent=2, sort_keys=True).encode("utf-8")
-    r.write_bytes_atomic(info.manifest_path, data)
+    try:
+        r.write_bytes_atomic(info.manifest_path, data)
+    except Exception:
+        for f in info.files:
+            r.delete(f.path)
+        raise
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import http
 import io
@@ -205,12 +206,21 @@ class WarcWriter:
         assert self._out is not None and self._file is not None
         offset = self._pos
         try:
-            self._out.write(data)
+            if self.root.is_local:
+                # Raw file: a write may be short (file size limit, disk nearly full).
+                view = memoryview(data)
+                done = 0
+                while done < len(data):
+                    n = self._out.write(view[done:])
+                    if not n:
+                        raise OSError(errno.ENOSPC, f"short write to {self._file}")
+                    done += n
+            else:
+                self._out.write(data)
         except BaseException:
-            # Leave no partial record behind (e.g. ENOSPC half-way through a write).
+            # Leave no partial record behind (e.g. ENOSPC half-way through a record).
             if self.root.is_local:
                 try:
-                    self._out.flush()
                     self._out.truncate(offset)
                 except OSError:
                     log.warning("could not truncate %s after a failed write", self._file)
@@ -417,7 +427,9 @@ def read_record(
         it = iter(ArchiveIterator(io.BytesIO(data)))
         record = next(it)
         return _parse_record(record, max_payload)
-    except (StopIteration, ArchiveLoadFailed, zlib.error, EOFError, ValueError) as e:
+    except StopIteration as e:
+        raise WarcError(f"no WARC record at {warc_file}@{offset}+{length}") from e
+    except Exception as e:  # any parser error on damaged bytes means the same thing here
         raise WarcError(f"no readable WARC record at {warc_file}@{offset}+{length}: {e}") from e
 
 
