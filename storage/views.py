@@ -57,8 +57,10 @@ def _empty_select(schema: pa.Schema, extra: dict[str, str]) -> str:
 
 def _files_select(paths: list[str]) -> str:
     listing = ", ".join(_quote(p) for p in paths)
+    # Explicit partition types: a source named "2024" must stay a string.
     return (
-        f"SELECT * FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = true)"
+        f"SELECT * FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = true,"
+        " hive_types = {'source': VARCHAR, 'crawl_date': DATE})"
     )
 
 

@@ -185,3 +185,10 @@ def test_empty_archive_views(tmp_path: Path) -> None:
     cols = [r[0] for r in con.sql("describe articles").fetchall()]
     assert cols[:3] == ["article_id", "version", "url"] and "crawl_date" in cols
     assert "rejected" in [r[0] for r in con.sql("describe snapshots").fetchall()]
+
+
+def test_numeric_source_name_stays_text(tmp_path: Path, stories: dict[str, str]) -> None:
+    row = article_row("https://2024.test/a", stories["bridge-repair"], source="2024")
+    _commit(tmp_path, [row], source="2024")
+    got = _rows(tmp_path, "select source, typeof(source), typeof(crawl_date) from articles")
+    assert got == [("2024", "VARCHAR", "DATE")]
