@@ -35,6 +35,8 @@ _PREFECT_QUIET_ENV = {
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL": "CRITICAL",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Prefect's client prints a telemetry banner on a terminal; our servers send none anyway.
+    "DO_NOT_TRACK": "1",
 }
 
 
@@ -170,7 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _console_logging(*, quiet: bool) -> Iterator[None]:
     """Progress lines of the flows on stderr (library loggers: warnings only); restored after,
     so calling main() in-process leaves logging as it was."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
+    if sys.stderr.isatty() and not quiet:
+        from flows.progress import ConsoleProgressHandler
+
+        handler = ConsoleProgressHandler(sys.stderr)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     levels = {"flows": logging.WARNING if quiet else logging.INFO}
     levels.update(dict.fromkeys(("crawlers", "extraction", "storage"), logging.WARNING))
@@ -184,6 +192,7 @@ def _console_logging(*, quiet: bool) -> Iterator[None]:
     try:
         yield
     finally:
+        handler.close()
         for log, handlers, level, propagate in saved:
             log.handlers[:] = handlers
             log.setLevel(level)

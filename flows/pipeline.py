@@ -26,10 +26,12 @@ import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from crawlers.config import ResolvedSource, load_config
 from extraction.options import ExtractionOptions
+from flows.progress import Progress, report, watch_crawl
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -116,9 +118,12 @@ def _run_key(prefix: str) -> str:
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="crawl")
 def crawl_task(source: ResolvedSource, root: str, max_pages: int | None) -> dict[str, Any]:
     """Run Scrapy for one source in a child process; a fresh crawl_id per attempt."""
-    from crawlers.runner import run_crawl
+    from crawlers.runner import new_crawl_id, run_crawl
 
-    result = run_crawl(source, root, max_pages=max_pages)
+    crawl_id = new_crawl_id()
+    _say("%s: crawl %s started", source.name, crawl_id)
+    with watch_crawl(root, source.name, crawl_id):
+        result = run_crawl(source, root, max_pages=max_pages, crawl_id=crawl_id)
     _say(
         "%s: crawl %s fetched %d pages %s, %d WARC bytes (%s)",
         source.name,
@@ -309,9 +314,46 @@ def _extract_and_commit(
     """Extract all batches (submitted to the flow's task runner), then commit per source."""
     from extraction.options import extractor_id
 
+    total = sum(int(b["pages"]) for b in batches)
+    label = sources[0] if len(sources) == 1 else "all sources"
+    key = f"extract {label}"
+    report(
+        Progress(key, f"{key}: 0/{total} pages", 0, total, "pages"),
+        f"{label}: extracting {total} pages",
+    )
+    results: list[dict[str, Any]] = []
+    started = time.monotonic()
+
+    def done(res: dict[str, Any]) -> None:
+        results.append(res)
+        n = sum(r["pages"] for r in results)
+        rate = n / max(time.monotonic() - started, 1e-6)
+        eta = (total - n) / rate if rate else 0.0
+        report(
+            Progress(
+                key,
+                f"{key}: {n}/{total} pages",
+                n,
+                total,
+                "pages",
+                done=n >= total,
+                rate=f"{rate:.1f} pages/s",
+            ),
+            f"{label}: extracted {n}/{total} pages ({rate:.1f} pages/s, ETA {eta:.0f}s)",
+        )
+
     with _timed(durations, "extract"):
-        futures = [extract_batch.submit(root, staging, b, options, workers) for b in batches]
-        results = [f.result() for f in futures]
+        if workers == 1:
+            # One page at a time per task: the task runner (e.g. Dask) gives the parallelism.
+            futures = [extract_batch.submit(root, staging, b, options, 1) for b in batches]
+            for future in as_completed(futures):
+                done(future.result())
+        else:
+            # Each batch fans out over a local process pool; batches run one after another
+            # so that two pools never compete for the same cores.
+            for b in batches:
+                done(extract_batch(root, staging, b, options, workers))
+    results.sort(key=lambda r: r["articles_file"])
     rejected: Counter[str] = Counter()
     for res in results:
         rejected.update(res["rejected"])

@@ -1,0 +1,151 @@
+"""Progress of crawls and extraction: log records with a `progress` payload, shown by the CLI
+as rich progress bars on a terminal and as plain log lines otherwise."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+PROGRESS_LOGGER = "flows.progress"
+
+_logger = logging.getLogger(PROGRESS_LOGGER)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress update of one task (e.g. 'extract alder-bay'); total None = unknown."""
+
+    key: str
+    description: str
+    completed: float
+    total: float | None = None
+    unit: str = ""
+    done: bool = False
+    rate: str = ""  # e.g. "12.5 pages/s", computed by the reporter (it knows the start time)
+
+
+def report(progress: Progress, message: str) -> None:
+    """Emit a progress update; `message` is the plain-text form of it."""
+    _logger.info(message, extra={"progress": progress})
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+@contextmanager
+def watch_crawl(root: str, source: str, crawl_id: str, interval: float = 2.0) -> Iterator[None]:
+    """While a crawl runs in its child process, report the WARC bytes it has archived so far
+    (the crawl process itself reports nothing until it ends). Local roots only."""
+    if "://" in root:
+        yield
+        return
+    from storage.fs import open_root
+
+    r = open_root(root)
+    stop = threading.Event()
+    started = time.monotonic()
+    prefix = f"warc/source={source}"
+
+    def poll(final: bool = False) -> None:
+        try:
+            files = [f for f in r.glob(prefix, ".warc.gz") if crawl_id in f]
+            size = sum(r.size(f) for f in files)
+        except OSError:
+            return
+        rate = f"{_human_bytes(size / max(time.monotonic() - started, 1e-6))}/s"
+        key = f"crawl {source}"
+        report(
+            Progress(
+                key,
+                f"{key}: {_human_bytes(size)} archived",
+                size,
+                size if final else None,
+                "bytes",
+                done=final,
+                rate=rate,
+            ),
+            f"{source}: crawling, {_human_bytes(size)} archived ({rate})",
+        )
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            poll()
+
+    thread = threading.Thread(target=loop, name=f"watch-{source}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=interval + 1)
+        poll(final=True)
+
+
+class ConsoleProgressHandler(logging.Handler):
+    """Renders progress records as rich progress bars (pages or bytes, rate, ETA) and every
+    other record as a plain line above them. Use only when the stream is a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            SpinnerColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
+
+        self.console = Console(file=stream)
+        self.bars = RichProgress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Started lazily and restarted if needed: logging.config.dictConfig (Prefect configures
+        # logging on import) closes every existing handler, this one included.
+        if not self.bars.live.is_started:
+            self.bars.start()
+        progress = getattr(record, "progress", None)
+        if not isinstance(progress, Progress):
+            self.console.print(self.format(record), markup=False, highlight=False)
+            return
+        if progress.key not in self.tasks:
+            self.tasks[progress.key] = self.bars.add_task(
+                progress.description, total=progress.total, rate=""
+            )
+        self.bars.update(
+            self.tasks[progress.key],
+            description=progress.description,
+            completed=progress.completed,
+            total=progress.total,
+            rate=progress.rate,
+        )
+
+    def close(self) -> None:
+        if self.bars.live.is_started:
+            self.bars.stop()
+        super().close()
