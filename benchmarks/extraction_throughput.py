@@ -6,6 +6,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -64,10 +65,11 @@ def build_archive(root: str, data: Path, docs: int) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=PAGES_SCHEMA)
 
 
-def single_trafilatura(root: str, pages: pa.Table, *, metadata: bool) -> float:
-    """docs/s of plain trafilatura in this process, reading the same WARC records."""
+def single_trafilatura(root: str, pages: pa.Table, *, metadata: bool) -> tuple[float, float]:
+    """(docs/s, CPU ms/doc) of plain trafilatura in this process, same WARC records."""
     import trafilatura
 
+    cpu = time.process_time()
     start = time.perf_counter()
     for row in pages.select(["warc_file", "warc_offset", "warc_length", "url"]).to_pylist():
         payload = read_record(
@@ -79,7 +81,8 @@ def single_trafilatura(root: str, pages: pa.Table, *, metadata: bool) -> float:
             )
         else:
             trafilatura.extract(payload, url=row["url"], include_comments=False)
-    return pages.num_rows / (time.perf_counter() - start)
+    rate = pages.num_rows / (time.perf_counter() - start)
+    return rate, (time.process_time() - cpu) * 1000 / pages.num_rows
 
 
 class RssSampler:
@@ -112,12 +115,19 @@ class RssSampler:
         self._thread.join()
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def pooled(
     root: str, pages: pa.Table, workers: int, chunk: int, batch_size: int
-) -> tuple[float, RssSampler, int]:
-    """docs/s of extract_pages over one reused pool, fed in chunks as reextract streams."""
+) -> tuple[float, RssSampler, int, float]:
+    """(docs/s, sampler, articles, worker CPU ms/doc) of extract_pages over one reused pool,
+    fed in chunks as reextract streams them. CPU includes worker start-up."""
     options = ExtractionOptions()
     articles = 0
+    cpu_before = _children_cpu()
     with RssSampler() as sampler, make_pool(workers) as pool:
         # Start the workers (spawn + imports, ~1-2 s each) before the clock starts: a long
         # reextract pays this once, and it would distort a short run.
@@ -136,14 +146,17 @@ def pooled(
             )
             articles += result.articles.num_rows
         elapsed = time.perf_counter() - start
-    return pages.num_rows / elapsed, sampler, articles
+    cpu_ms = (_children_cpu() - cpu_before) * 1000 / pages.num_rows
+    return pages.num_rows / elapsed, sampler, articles, cpu_ms
 
 
-def inline(root: str, pages: pa.Table, batch_size: int) -> float:
-    """docs/s of the same pipeline extraction in this process only (workers=1)."""
+def inline(root: str, pages: pa.Table, batch_size: int) -> tuple[float, float]:
+    """(docs/s, CPU ms/doc) of the same pipeline extraction in this process (workers=1)."""
+    cpu = time.process_time()
     start = time.perf_counter()
     extract_pages(root, pages, ExtractionOptions(), workers=1, batch_size=batch_size)
-    return pages.num_rows / (time.perf_counter() - start)
+    rate = pages.num_rows / (time.perf_counter() - start)
+    return rate, (time.process_time() - cpu) * 1000 / pages.num_rows
 
 
 def _memory_profile(sampler: RssSampler) -> dict[str, list[float]]:
@@ -179,30 +192,39 @@ def main(argv: list[str] | None = None) -> int:
         pages = build_archive(root, data, max(args.docs, args.baseline_docs))
         print(f"built WARC with {pages.num_rows} records in {time.perf_counter() - t0:.1f}s")
         base = pages.slice(0, args.baseline_docs)
-        traf_text = single_trafilatura(root, base, metadata=False)
-        print(f"single-process trafilatura.extract (text only):   {traf_text:7.1f} docs/s")
-        traf_meta = single_trafilatura(root, base, metadata=True)
-        print(f"single-process trafilatura + metadata:            {traf_meta:7.1f} docs/s")
-        pipe_one = inline(root, base, args.batch_size)
+        load_start = os.getloadavg()
+        traf_text, traf_text_cpu = single_trafilatura(root, base, metadata=False)
+        print(f"single-process trafilatura.extract (text only):    {traf_text:7.1f} docs/s")
+        traf_meta, traf_meta_cpu = single_trafilatura(root, base, metadata=True)
+        print(f"single-process trafilatura + metadata:             {traf_meta:7.1f} docs/s")
+        pipe_one, pipe_one_cpu = inline(root, base, args.batch_size)
         print(f"single-process newsarchive extraction (workers=1): {pipe_one:7.1f} docs/s")
         long_run = pages.slice(0, args.docs)
-        pool_rate, sampler, articles = pooled(
+        pool_rate, sampler, articles, pool_cpu = pooled(
             root, long_run, args.workers, args.chunk, args.batch_size
         )
+        load_end = os.getloadavg()
         print(
             f"process pool newsarchive extraction (workers={args.workers}): "
             f"{pool_rate:7.1f} docs/s over {long_run.num_rows} docs ({articles} articles)"
         )
         memory = _memory_profile(sampler)
-        print(f"  vs trafilatura text-only single process: {pool_rate / traf_text:.2f}x")
+        print(f"  vs trafilatura text-only single process:  {pool_rate / traf_text:.2f}x")
         print(f"  vs trafilatura + metadata single process: {pool_rate / traf_meta:.2f}x")
         print(f"  vs newsarchive extraction single process: {pool_rate / pipe_one:.2f}x")
+        print(
+            f"  CPU ms/doc: trafilatura text {traf_text_cpu:.1f}, trafilatura+metadata "
+            f"{traf_meta_cpu:.1f}, newsarchive single {pipe_one_cpu:.1f}, pool workers {pool_cpu:.1f}"
+        )
         print(f"  worker RSS (MiB) by tenth of the run: {memory['workers_mib']}")
         print(f"  parent RSS (MiB) by tenth of the run: {memory['parent_mib']}")
+        print(f"  load average at start / end: {load_start[0]:.2f} / {load_end[0]:.2f}")
         report = {
             "docs": long_run.num_rows,
+            "baseline_docs": base.num_rows,
             "workers": args.workers,
             "cpu_count": os.cpu_count(),
+            "load_average_start_end": [round(load_start[0], 2), round(load_end[0], 2)],
             "trafilatura_text_docs_per_s": round(traf_text, 1),
             "trafilatura_metadata_docs_per_s": round(traf_meta, 1),
             "pipeline_single_docs_per_s": round(pipe_one, 1),
@@ -210,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
             "speedup_vs_trafilatura_text": round(pool_rate / traf_text, 2),
             "speedup_vs_trafilatura_metadata": round(pool_rate / traf_meta, 2),
             "speedup_vs_pipeline_single": round(pool_rate / pipe_one, 2),
+            "cpu_ms_per_doc": {
+                "trafilatura_text": round(traf_text_cpu, 1),
+                "trafilatura_metadata": round(traf_meta_cpu, 1),
+                "pipeline_single": round(pipe_one_cpu, 1),
+                "pipeline_pool_workers": round(pool_cpu, 1),
+            },
             "memory": memory,
         }
         if args.out:

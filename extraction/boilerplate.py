@@ -123,15 +123,30 @@ def _norm_words(text: str) -> list[str]:
     return re.findall(r"\w+", text.casefold())
 
 
-def is_teaser(paragraph: str, link_texts: frozenset[str]) -> bool:
+def teaser_index(link_texts: frozenset[str]) -> dict[str, list[str]]:
+    """Link texts keyed by their first four words, for prefix lookups."""
+    index: dict[str, list[str]] = {}
+    for text in link_texts:
+        words = text.split()
+        if len(words) >= 4:
+            index.setdefault(" ".join(words[:4]), []).append(text)
+    return index
+
+
+def is_teaser(paragraph: str, index: dict[str, list[str]]) -> bool:
     """A paragraph that starts with (or is) the headline of a link to another page."""
     words = _norm_words(paragraph)
-    if not words or len(words) > 45 or not link_texts:
+    if len(words) < 4 or len(words) > 45:
         return False
-    for n in range(min(len(words), 30), 3, -1):
-        if " ".join(words[:n]) in link_texts:
-            return n >= 0.6 * len(words)
-    return False
+    candidates = index.get(" ".join(words[:4]))
+    if not candidates:
+        return False
+    joined = " ".join(words)
+    longest = max(
+        (len(c.split()) for c in candidates if joined == c or joined.startswith(c + " ")),
+        default=0,
+    )
+    return longest >= 0.6 * len(words)
 
 
 def filter_paragraphs(paragraphs: list[str], link_texts: frozenset[str] = frozenset()) -> list[str]:
@@ -148,7 +163,8 @@ def filter_paragraphs(paragraphs: list[str], link_texts: frozenset[str] = frozen
             break
     kept = [p for p in kept if not is_boilerplate(p)]
     # Teaser cards (headline link + dek) come in runs; a lone linked paragraph may be prose.
-    teaser = [is_teaser(p, link_texts) for p in kept]
+    index = teaser_index(link_texts)
+    teaser = [is_teaser(p, index) for p in kept]
     drop = set()
     for i, flag in enumerate(teaser):
         if flag and ((i > 0 and teaser[i - 1]) or (i + 1 < len(teaser) and teaser[i + 1])):

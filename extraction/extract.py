@@ -241,7 +241,7 @@ def _extract(
         if reason:
             return Rejection("listing_page", reason)
 
-    page_meta = md.page_metadata(signals, url, hints)
+    page_meta = md.page_metadata(signals, url, hints, tree)
     prune_tree(tree, frozenset(options.prune_ids), frozenset(options.prune_classes))
     fetched_utc = (
         fetched_at.astimezone(UTC) if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)

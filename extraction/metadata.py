@@ -141,17 +141,15 @@ def read_signals(tree: HtmlElement, url: str) -> PageSignals:
     h1 = next(tree.iter("h1"), None)
     if h1 is not None:
         signals.h1 = _squash(h1.text_content()) or None
-    signals.bylines = _bylines(tree)
     host = urlsplit(url).hostname or ""
     seen: set[str] = set()
     signals.article_elements = sum(1 for _ in tree.iter("article"))
     body = tree.find("body")
     if body is not None:
         signals.body_words = len(body.text_content().split())
-    for anchor in tree.iter("a"):
-        href = anchor.get("href")
-        if not href:
-            continue
+    # XPath filters in C: only anchors with enough text to hold four words reach Python.
+    for anchor in tree.xpath("//a[@href][string-length(normalize-space(.)) > 14]"):
+        href = anchor.get("href", "")
         words = anchor.text_content().split()
         if len(words) < 4:
             continue
@@ -239,8 +237,14 @@ def _first(*values: Any) -> str | None:
     return None
 
 
-def page_metadata(signals: PageSignals, url: str, hints: dict[str, Any]) -> PageMeta:
-    """Title, authors, site name, description, image, categories and tags of the page."""
+def page_metadata(
+    signals: PageSignals, url: str, hints: dict[str, Any], tree: HtmlElement | None = None
+) -> PageMeta:
+    """Title, authors, site name, description, image, categories and tags of the page.
+
+    The byline search in the markup (``tree``) only runs when structured data and meta
+    tags name no author.
+    """
     meta, ld = signals.meta, signals.ld_article
     host = (urlsplit(url).hostname or "").removeprefix("www.")
     sitename = _first(
@@ -271,7 +275,8 @@ def page_metadata(signals: PageSignals, url: str, hints: dict[str, Any]) -> Page
                 authors = clean_authors(values)
                 if authors:
                     break
-    if not authors and signals.bylines:
+    if not authors and tree is not None:
+        signals.bylines = _bylines(tree)
         authors = clean_authors(signals.bylines[:2])
     categories = [c for v in signals.meta_all.get("article:section", []) for c in ld_strings(v)]
     categories = categories or ld_strings(ld.get("articleSection"))
@@ -510,7 +515,7 @@ def detect_language(text: str) -> str | None:
         return None
     import py3langid  # imported lazily: loading its model costs ~0.3 s per process
 
-    lang, _score = py3langid.classify(text[:5000])
+    lang, _score = py3langid.classify(text[:2000])
     return str(lang) if lang else None
 
 
