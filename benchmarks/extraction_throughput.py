@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  vs newsarchive extraction single process: {pool_rate / pipe_one:.2f}x")
         print(
             f"  CPU ms/doc: trafilatura text {traf_text_cpu:.1f}, trafilatura+metadata "
-            f"{traf_meta_cpu:.1f}, newsarchive single {pipe_one_cpu:.1f}, pool workers {pool_cpu:.1f}"
+            f"{traf_meta_cpu:.1f}, newsarchive single {pipe_one_cpu:.1f}, "
+            f"pool workers {pool_cpu:.1f}"
         )
         print(f"  worker RSS (MiB) by tenth of the run: {memory['workers_mib']}")
         print(f"  parent RSS (MiB) by tenth of the run: {memory['parent_mib']}")
