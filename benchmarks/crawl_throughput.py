@@ -7,6 +7,7 @@ child process, over `--runs` runs (median reported):
   bare   a plain Scrapy spider that fetches every article and discards it (the ceiling)
   crawl  crawlers.runner's crawl process: fetch + WARC + pages rows (the crawl stage alone)
   naive  a Scrapy spider running trafilatura inside its callback (the design we avoid)
+  inline like crawl, but WARC records written on the reactor thread (what the thread buys)
 
 plus `e2e` (fetch + WARC + extract + snapshot) when `END_TO_END` below is wired to the flow.
 Peak RSS of each child is sampled with psutil. Prints a table; writes JSON to
@@ -138,6 +139,7 @@ def measure(mode: str, base: str, pages: int, workdir: Path) -> dict[str, Any]:
         return {"seconds": time.perf_counter() - start, "peak_rss": None, "fetched": pages + 1}
     result_path = str(Path(root) / "result.json")
     job = crawl_job(source, root, crawl_id=new_crawl_id(), result_path=result_path)
+    job["warc_thread"] = mode != "inline"  # inline: WARC written on the reactor thread
     seconds, rss = run_child(child_command(), json.dumps(job), env)
     result = json.loads(Path(result_path).read_text())
     fetched = sum(result["status_counts"].values()) + result["fetch_errors"]
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--naive-runs", type=int, default=1, help="naive mode is slow")
-    parser.add_argument("--modes", default="bare,crawl,naive,e2e")
+    parser.add_argument("--modes", default="bare,crawl,inline,naive,e2e")
     parser.add_argument("--out", default=str(RESULTS / "crawl_throughput.json"))
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]

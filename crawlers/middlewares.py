@@ -130,6 +130,8 @@ class WarcArchiveMiddleware:
             raise NotConfigured("NEWSARCHIVE_ROOT / NEWSARCHIVE_CRAWL_ID not set")
         self.batch_size = settings.getint("NEWSARCHIVE_PAGES_BATCH", 500)
         self.flush_seconds = settings.getfloat("NEWSARCHIVE_PAGES_FLUSH_SECONDS", 5.0)
+        # False writes on the reactor thread (kept for benchmarks/crawl_throughput.py).
+        self.off_thread = settings.getbool("NEWSARCHIVE_WARC_THREAD", True)
         self.max_redirects = settings.getint("REDIRECT_MAX_TIMES", 20)
         self.writer = WarcWriter(
             self.root,
@@ -350,6 +352,8 @@ class WarcArchiveMiddleware:
     async def _run(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         try:
+            if not self.off_thread:
+                return fn(*args)
             return await loop.run_in_executor(self.executor, fn, *args)
         except Exception as exc:
             self._fail(exc)

@@ -83,6 +83,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         max_pages=job.get("max_pages"),
         log_level=job.get("log_level", "WARNING"),
     )
+    if job.get("warc_thread") is not None:
+        settings["NEWSARCHIVE_WARC_THREAD"] = bool(job["warc_thread"])
     if job.get("pages_batch"):
         settings["NEWSARCHIVE_PAGES_BATCH"] = int(job["pages_batch"])
     archived = archived_url_keys(root, source.name)
