@@ -26,13 +26,14 @@ def _pipeline(html: bytes, url: str) -> str:
     from extraction.extract import Article, extract_article
     from extraction.options import ExtractionOptions
 
+    overrides = json.loads(os.environ.get("NEWSARCHIVE_BENCH_OPTIONS", "{}"))
     result = extract_article(
         html,
         url,
         fetched_at=FETCHED_AT,
         source="benchmark",
         content_type="text/html; charset=utf-8",
-        options=ExtractionOptions(),
+        options=ExtractionOptions(**overrides),
     )
     return result.text if isinstance(result, Article) else ""
 
@@ -83,8 +84,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", help="comma list of page ids (debugging)")
     parser.add_argument("--out", help="write per-page scores as JSON here")
+    parser.add_argument(
+        "--options",
+        default="{}",
+        help="ExtractionOptions overrides for the pipeline as JSON (ablations), e.g. "
+        "'{\"use_jsonld_body\": false}'",
+    )
     args = parser.parse_args(argv)
 
+    try:
+        overrides = json.loads(args.options)
+        from extraction.options import ExtractionOptions
+
+        ExtractionOptions(**overrides)
+    except (ValueError, TypeError) as exc:
+        parser.error(f"--options: {exc}")
+    # Workers are spawned: they read the overrides from the environment.
+    os.environ["NEWSARCHIVE_BENCH_OPTIONS"] = json.dumps(overrides)
     data = Path(args.data)
     truth = json.loads((data / "ground-truth.json").read_text(encoding="utf-8"))
     ids = sorted(truth) if not args.only else args.only.split(",")

@@ -98,8 +98,11 @@ class Article:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
-class _Timeout(Exception):
-    """Raised inside extraction when the per-document time limit fires."""
+class _Timeout(BaseException):
+    """Raised inside extraction when the per-document time limit fires.
+
+    A BaseException so that a library's broad ``except Exception`` cannot swallow it.
+    """
 
 
 @contextmanager
