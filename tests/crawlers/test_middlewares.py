@@ -109,3 +109,17 @@ def test_decompression_bomb_is_archived_raw_and_flagged(server: Any, tmp_path: P
     assert bomb["warc_length"] < 1024 * 1024  # the compressed bytes, not 64 MB
     assert rows[server.base + "/gzip.html"]["error"] is None
     assert result.bytes_archived < 2 * 1024 * 1024
+
+
+def test_connection_refused_is_a_row_with_error_and_no_status(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    source = site_source(base, feeds=[], sitemaps=[], obey_robots=False, retry_times=0)
+    result = run_crawl(source, str(tmp_path))
+    (row,) = read_pages(str(tmp_path), "site").to_pylist()
+    assert row["url"] == base + "/" and row["status"] is None
+    assert "ConnectionRefused" in row["error"] and row["warc_file"] is None
+    assert result.fetch_errors == 1 and result.status_counts == {}
