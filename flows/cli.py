@@ -166,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("newsarchive: interrupted", file=sys.stderr)
             return 130
+        except Exception as exc:  # a failed run: one line, the details are in Prefect's UI
+            logger.debug("%s failed", args.command, exc_info=True)
+            print(f"newsarchive: {args.command} failed: {_brief_exc(exc)}", file=sys.stderr)
+            return EXIT_FAILED
 
 
 @contextlib.contextmanager
@@ -286,6 +290,10 @@ def _brief(error: object) -> str:
     if len(lines) <= 1:
         return lines[0] if lines else "unknown error"
     return f"{lines[0]} ... {lines[-1]}"
+
+
+def _brief_exc(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {_brief(exc)}"
 
 
 def _fmt_counts(counts: dict[str, Any]) -> str:

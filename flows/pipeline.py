@@ -108,6 +108,14 @@ def resolve_source(source: str | ResolvedSource, config_path: str) -> ResolvedSo
     return load_config(config_path).source(source)
 
 
+def absolute_root(root: str) -> str:
+    """The root as every process sees it: a local path made absolute (tasks may run on
+    Dask workers or runner processes with another working directory), URIs unchanged."""
+    from storage.fs import open_root
+
+    return open_root(root).uri if "://" not in root else root
+
+
 def _run_key(prefix: str) -> str:
     return f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
@@ -405,6 +413,7 @@ def crawl_source(
 ) -> dict[str, Any]:
     """Crawl one source, extract the pages of this crawl in batches, commit a snapshot."""
     resolved = resolve_source(source, config_path)
+    root = absolute_root(root)
     options = options or ExtractionOptions()
     durations: dict[str, float] = {}
     started = time.monotonic()
@@ -496,6 +505,7 @@ def crawl_sources(
     Sources fail independently: the result lists one summary per source with `ok`.
     """
     resolved = sources or load_config(config_path).resolved(names or None)
+    root = absolute_root(root)
     futures = [_source_run.submit(s, root, max_pages, workers, crawl_retries) for s in resolved]
     return [f.result() for f in futures]
 
@@ -512,6 +522,7 @@ def reextract(
     """Extract again from stored WARC only (no network): one snapshot per source, kind
     'reextract', built from the latest successful fetch of every stored URL."""
     options = options or ExtractionOptions()
+    root = absolute_root(root)
     durations: dict[str, float] = {}
     started = time.monotonic()
     staging = f"{FLOW_STAGING}/{_run_key('reextract')}"
@@ -553,7 +564,7 @@ def reextract(
 @flow(name="compact")
 def compact(root: str = "archive", source: str | None = None) -> list[dict[str, Any]]:
     """Merge each source's small article files into fewer, larger ones (a 'compact' snapshot)."""
-    rows = compact_task(root, source)
+    rows = compact_task(absolute_root(root), source)
     publish_report({"source": source or "all", "snapshots": rows}, kind="compact")
     return rows
 
