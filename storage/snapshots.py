@@ -63,6 +63,11 @@ INDEX_COLUMNS = (
 #: many days of the new one: syndicated copies appear within days, and the window keeps the
 #: brute-force comparison bounded as the archive grows.
 NEAR_DUPLICATE_WINDOW_DAYS = 14
+#: Near-duplicate search, stage 1: candidates must be within this many of the first 64 bits.
+#: A pair at the 256-bit threshold (76) differs in ~19 +- 3.2 of them (hypergeometric), so
+#: 28 keeps >= 99.8% of true near-duplicates while dropping ~80% of unrelated articles
+#: before the full 256-bit comparison.
+PREFILTER_64 = 28
 _DICT_COLUMNS = ("source", "language", "sitename", "extractor", "snapshot_id", "warc_file")
 _NO_STATS_COLUMNS = ("text", "description", "title", "authors", "categories", "tags", "image")
 _DATE_DIR = re.compile(r"crawl_date=(\d{4}-\d{2}-\d{2})")
@@ -479,18 +484,23 @@ def _near_duplicates(
     out: list[str | None] = [None] * len(prints)
     if not prints or index.num_rows == 0:
         return out
-    others = index.filter(pc.not_equal(index["source"], source))
-    if others.num_rows == 0:
+    is_other = pc.not_equal(index["source"], source).to_numpy(zero_copy_only=False)
+    if not is_other.any():
         return out
-    other_when = pc.cast(pc.coalesce(others["published_at"], others["fetched_at"]), pa.int64())
-    order = np.argsort(other_when.to_numpy(zero_copy_only=False), kind="stable")
-    others = others.take(pa.array(order))
-    when = pc.cast(pc.coalesce(others["published_at"], others["fetched_at"]), pa.int64())
-    when_np = when.to_numpy(zero_copy_only=False)
-    lane0 = others["simhash"].to_numpy().astype(np.uint64)
-    ext, has_ext = _ext_lanes(others["simhash_ext"])
-    resolved = pc.coalesce(others["duplicate_of"], others["article_id"]).combine_chunks()
+    when_all = pc.cast(pc.coalesce(index["published_at"], index["fetched_at"]), pa.int64())
+    when_all_np = when_all.to_numpy(zero_copy_only=False)
+    # Positions of other sources' rows, ordered by time: the window is then one slice.
+    pos = np.flatnonzero(is_other)
+    pos = pos[np.argsort(when_all_np[pos], kind="stable")]
+    when_np = when_all_np[pos]
+    lane0 = index["simhash"].to_numpy().astype(np.uint64)[pos]
+    ext_all, has_ext_all = _ext_lanes(index["simhash_ext"])
+    ext, has_ext = ext_all[pos], has_ext_all[pos]
+    resolved = pc.coalesce(index["duplicate_of"], index["article_id"]).combine_chunks()
     window = int(window_days * 86_400 * 1_000_000)  # microseconds, like the timestamps
+    xor_buf = np.empty(len(pos), dtype=np.uint64)
+    cnt_buf = np.empty(len(pos), dtype=np.uint8)
+    mask_buf = np.empty(len(pos), dtype=bool)
     for i, fp in enumerate(prints):
         if words[i] < MIN_WORDS_FOR_NEAR_DUPLICATE:
             continue
@@ -499,14 +509,25 @@ def _near_duplicates(
         if lo >= hi:
             continue
         fp_np = np.array(fp, dtype=np.uint64)
-        d0 = np.bitwise_count(lane0[lo:hi] ^ fp_np[0]).astype(np.int32)
-        dext = np.bitwise_count(ext[lo:hi] ^ fp_np[1:]).sum(axis=1, dtype=np.int32)
-        scaled = d0 * threshold // NEAR_DUPLICATE_THRESHOLD_64
-        dist = np.where(has_ext[lo:hi], d0 + dext, scaled)
-        candidates = np.flatnonzero(dist <= threshold)
+        # Stage 1 on the first 64 bits only (preallocated buffers: no per-row allocation
+        # of window-sized arrays); stage 2 (all 256 bits) on what passes.
+        w = hi - lo
+        np.bitwise_xor(lane0[lo:hi], fp_np[0], out=xor_buf[:w])
+        np.bitwise_count(xor_buf[:w], out=cnt_buf[:w])
+        np.less_equal(cnt_buf[:w], PREFILTER_64, out=mask_buf[:w])
+        local = np.flatnonzero(mask_buf[:w])
+        if local.size == 0:
+            continue
+        cand = local + lo
+        d0c = cnt_buf[local].astype(np.int32)
+        dext = np.bitwise_count(ext[cand] ^ fp_np[1:]).sum(axis=1, dtype=np.int32)
+        scaled = d0c * threshold // NEAR_DUPLICATE_THRESHOLD_64
+        dist = np.where(has_ext[cand], d0c + dext, scaled)
+        keep = dist <= threshold
+        cand, dist = cand[keep], dist[keep]
         # Closest first (ties: the earliest stored); skip copies of this very article.
-        for j in candidates[np.argsort(dist[candidates], kind="stable")].tolist():
-            orig = resolved[lo + j].as_py()
+        for j in cand[np.argsort(dist, kind="stable")].tolist():
+            orig = resolved[int(pos[j])].as_py()
             if orig != ids[i]:
                 out[i] = orig
                 break
