@@ -459,7 +459,8 @@ class ArchivedRedirectMiddleware:
         spider = self.crawler.spider
         if not request.meta.get("redirect_urls") or not isinstance(spider, NewsSpider):
             return None
-        if spider.already_archived(request.url):
+        article = True if request.meta.get("na_kind") == "article" else None
+        if spider.already_archived(request.url, article=article):
             spider.counts["skipped_archived"] += 1
             raise IgnoreRequest(f"redirect target already archived: {request.url}")
         return None

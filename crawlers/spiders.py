@@ -34,8 +34,15 @@ class UrlPolicy:
 
     @classmethod
     def from_source(cls, source: ResolvedSource) -> UrlPolicy:
+        """The source's policy; without `allowed_domains`, the hosts of its configured URLs."""
+        domains = list(source.allowed_domains)
+        if not domains:
+            for url in (*source.start_urls, *source.feeds, *source.sitemaps):
+                host = urlsplit(url).hostname
+                if host and host not in domains:
+                    domains.append(host)
         return cls(
-            allowed_domains=[d.lower().strip(".") for d in source.allowed_domains],
+            allowed_domains=[d.lower().strip(".") for d in domains],
             article_patterns=[re.compile(p) for p in source.article_url_patterns],
             deny_patterns=[re.compile(p) for p in source.deny_url_patterns],
         )
@@ -138,7 +145,7 @@ class NewsSpider(scrapy.Spider):
             return None
         if kind == "page" and self.policy.is_article(target):
             kind = "article"
-        if kind == "article" and self.already_archived(target):
+        if kind == "article" and self.already_archived(target, article=True):
             self.seen.add(key)
             self.counts["skipped_archived"] += 1
             return None
@@ -180,9 +187,12 @@ class NewsSpider(scrapy.Spider):
             priority=PRIORITY[kind],
         )
 
-    def already_archived(self, url: str) -> bool:
-        """An article URL stored by an earlier crawl and not due for a recrawl."""
-        if not self.policy.is_article(url):
+    def already_archived(self, url: str, *, article: bool | None = None) -> bool:
+        """An article URL stored by an earlier crawl and not due for a recrawl.
+
+        `article=None` decides by `article_url_patterns`; feeds and sitemap entries pass True.
+        """
+        if not (self.policy.is_article(url) if article is None else article):
             return False
         key = url_key(url)
         return key in self.archived and key not in self.recrawl_keys

@@ -177,3 +177,18 @@ def test_unparseable_hrefs_are_dropped_not_raised() -> None:
     body = b'<html><body><a href="http://[::1">x</a><a href="/ok.html">ok</a></body></html>'
     sp = spider()
     assert urls(sp.parse_page(response("/x.html", body=body))) == ["/ok.html"]
+
+
+def test_allowed_domains_default_to_the_configured_hosts() -> None:
+    source = site_source("http://news.test", allowed_domains=[])
+    policy = UrlPolicy.from_source(source)
+    assert policy.allowed_domains == ["news.test"]
+    assert policy.verdict("http://news.test/a") == "ok"
+    assert policy.verdict("http://elsewhere.test/a") == "offsite"
+
+
+def test_feed_entries_are_articles_even_without_patterns() -> None:
+    key = url_key(BASE + "/2026/11/harbour-ferry-returns.html")
+    sp = spider(archived={key}, overrides={"article_url_patterns": []})
+    assert "/2026/11/harbour-ferry-returns.html" not in urls(sp.parse_feed(response("/feed.xml")))
+    assert sp.counts["skipped_archived"] == 1
