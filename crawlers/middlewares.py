@@ -9,7 +9,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from itertools import count
 from typing import Any
@@ -172,6 +172,10 @@ class WarcArchiveMiddleware:
     async def process_response(self, request: Request, response: Response) -> Response:
         self.inflight.discard(request.meta.get("na_token", -1))
         fetch = self._fetch(request)
+        # When the request went out (after any slot delay), not when it was queued.
+        latency = request.meta.get("download_latency")
+        if isinstance(latency, int | float) and latency >= 0:
+            fetch.fetched_at = datetime.now(UTC) - timedelta(seconds=latency)
         fetch.status = response.status
         fetch.protocol = response.protocol or "HTTP/1.1"
         fetch.response_headers = archived_headers(response.headers)
