@@ -295,3 +295,13 @@ def test_crawl_id_is_sortable() -> None:
     a = new_crawl_id(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     b = new_crawl_id(datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC))
     assert a.startswith("20260102T030405Z-") and len(a) == 23 and a < b
+
+
+def test_recrawl_window_refetches_recent_articles(second: Crawl, site: Any, archive: str) -> None:
+    import time
+
+    site.mark = time.time()
+    result = run_crawl(site_source(site.base, recrawl_window="1d"), archive)
+    third = Crawl(result, archive, site)
+    assert set(third.paths()) >= ARTICLES  # all first seen minutes ago: inside the window
+    assert third.result.skipped_archived == 0
