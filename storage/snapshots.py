@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -34,6 +35,10 @@ from storage.urls import article_id
 log = logging.getLogger(__name__)
 
 SNAPSHOTS_DIR = "snapshots"
+#: Parquet cache of all manifests (not a `.json`, so never taken for a manifest).
+CHECKPOINT = f"{SNAPSHOTS_DIR}/checkpoint.parquet"
+#: Rewrite the checkpoint when this many manifests are not in it yet.
+CHECKPOINT_EVERY = 200
 ARTICLES_DIR = "articles"
 COMMIT_KINDS = ("crawl", "reextract")
 #: Staged files and temp manifests older than this belong to a dead process.
@@ -155,18 +160,70 @@ def new_snapshot_id(now: datetime | None = None) -> str:
 
 
 # -- reading committed state ---------------------------------------------------------------
+def _read_checkpoint(r: Root) -> dict[str, str]:
+    """snapshot_id -> manifest JSON from the checkpoint (empty if there is none)."""
+    if not r.exists(CHECKPOINT):
+        return {}
+    try:
+        t = pq.read_table(io.BytesIO(r.read_bytes(CHECKPOINT)))
+        return dict(zip(t["snapshot_id"].to_pylist(), t["manifest"].to_pylist(), strict=True))
+    except (pa.ArrowException, OSError, KeyError) as e:
+        log.warning("ignoring unreadable snapshot checkpoint %s: %s", CHECKPOINT, e)
+        return {}
+
+
+def write_checkpoint(root: str | Root) -> int:
+    """Fold every manifest into one Parquet file so readers need one read instead of one per
+    manifest. Only a cache: manifests stay the truth (a reader uses a checkpoint entry only
+    for a manifest it has listed), so concurrent writers cannot make it wrong."""
+    r = open_root(root)
+    snaps = list_snapshots(r)
+    table = pa.table(
+        {
+            "snapshot_id": pa.array([s.snapshot_id for s in snaps], pa.string()),
+            "manifest": pa.array(
+                [json.dumps(s.to_dict(), sort_keys=True) for s in snaps], pa.large_string()
+            ),
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    r.write_bytes_atomic(CHECKPOINT, buf.getvalue())
+    return len(snaps)
+
+
+def _refresh_checkpoint(r: Root) -> None:
+    # A cache: failing to write it must not fail the commit that already happened.
+    try:
+        n = write_checkpoint(r)
+        log.info("snapshot checkpoint now holds %d manifests", n)
+    except Exception as e:  # any failure here only costs speed later
+        log.warning("could not write the snapshot checkpoint: %s", e)
+
+
+def _list_snapshots_counted(r: Root) -> tuple[list[SnapshotInfo], int]:
+    names = r.glob(SNAPSHOTS_DIR, ".json")
+    cached = _read_checkpoint(r) if len(names) > 1 else {}
+    out = []
+    misses = 0
+    for path in names:
+        sid = path.rsplit("/", 1)[-1].removesuffix(".json")
+        try:
+            raw = cached.get(sid)
+            if raw is None:
+                misses += 1
+                raw = r.read_bytes(path).decode("utf-8")
+            out.append(SnapshotInfo.from_dict(json.loads(raw)))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            log.warning("ignoring unreadable snapshot manifest %s: %s", path, e)
+    out.sort(key=lambda s: s.snapshot_id)
+    return out, misses
+
+
 def list_snapshots(root: str | Root) -> list[SnapshotInfo]:
     """Every committed snapshot, oldest first. A manifest that cannot be parsed is skipped
     with a warning (manifests are written atomically, so this means outside damage)."""
-    r = open_root(root)
-    out = []
-    for path in r.glob(SNAPSHOTS_DIR, ".json"):
-        try:
-            out.append(SnapshotInfo.from_dict(json.loads(r.read_bytes(path))))
-        except (ValueError, KeyError, TypeError) as e:
-            log.warning("ignoring unreadable snapshot manifest %s: %s", path, e)
-    out.sort(key=lambda s: s.snapshot_id)
-    return out
+    return _list_snapshots_counted(open_root(root))[0]
 
 
 @dataclass(frozen=True)
@@ -177,6 +234,7 @@ class CommittedState:
     live: list[FileEntry]
     replaced: frozenset[str]
     named: frozenset[str]  # every file any manifest names (live or replaced)
+    uncheckpointed: int = 0  # manifests read one by one (not in the checkpoint)
 
     def live_paths(self, source: str | None = None) -> list[str]:
         return [f.path for f in self.live if source is None or _source_of(f.path) == source]
@@ -190,7 +248,7 @@ def _source_of(path: str) -> str | None:
 def committed_state(root: str | Root, *, check_exists: bool = True) -> CommittedState:
     """Committed, not-replaced data files; with `check_exists`, only files present on disk."""
     r = open_root(root)
-    snaps = list_snapshots(r)
+    snaps, misses = _list_snapshots_counted(r)
     replaced = frozenset(p for s in snaps for p in s.replaces)
     named = frozenset(f.path for s in snaps for f in s.files)
     present = set(r.glob(ARTICLES_DIR, ".parquet")) if check_exists else None
@@ -205,7 +263,7 @@ def committed_state(root: str | Root, *, check_exists: bool = True) -> Committed
                 continue
             seen.add(f.path)
             live.append(f)
-    return CommittedState(snaps, live, replaced, named)
+    return CommittedState(snaps, live, replaced, named, misses)
 
 
 def read_dedup_index(root: str | Root, state: CommittedState | None = None) -> pa.Table:
@@ -628,6 +686,8 @@ def commit_snapshot(
         write_manifest(r, info)
         if fault:
             fault("manifest")
+    if state.uncheckpointed >= CHECKPOINT_EVERY:
+        _refresh_checkpoint(r)
     log.info(
         "snapshot %s of %s: %d new, %d changed, %d unchanged, %d same-source duplicates",
         snapshot_id,
@@ -725,6 +785,8 @@ def compact(
                 r.delete(p)
             results.append(info)
             log.info("compact %s: %d files -> %d", src, len(replaces), len(files))
+    if results:
+        _refresh_checkpoint(r)
     return results
 
 

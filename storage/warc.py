@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, NamedTuple
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
@@ -423,14 +424,53 @@ def read_record(
         raise WarcError(f"WARC file not found: {warc_file}") from e
     if len(data) != length:
         raise WarcError(f"short read in {warc_file}@{offset}: {len(data)} of {length} bytes")
+    where = f"{warc_file}@{offset}+{length}"
+    stream = io.BytesIO(_inflate_member(data, where, max_payload))
     try:
-        it = iter(ArchiveIterator(io.BytesIO(data)))
-        record = next(it)
+        record = next(iter(ArchiveIterator(stream)))
         return _parse_record(record, max_payload)
     except StopIteration as e:
-        raise WarcError(f"no WARC record at {warc_file}@{offset}+{length}") from e
+        raise WarcError(f"no WARC record at {where}") from e
     except Exception as e:  # any parser error on damaged bytes means the same thing here
-        raise WarcError(f"no readable WARC record at {warc_file}@{offset}+{length}: {e}") from e
+        raise WarcError(f"no readable WARC record at {where}: {e}") from e
+
+
+def _inflate_member(data: bytes, where: str, max_payload: int | None) -> bytes:
+    """The record bytes of exactly one complete gzip member (uncompressed WARC: as is).
+
+    A slice that is cut short, starts mid-member or runs into the next member is an error,
+    so a wrong offset/length never yields a half record that happens to parse.
+    """
+    if data[:2] != b"\x1f\x8b":
+        if where.split("@", 1)[0].endswith(".gz"):
+            raise WarcError(f"no gzip member starts at {where} (wrong offset?)")
+        return data
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    # Bound the inflated size when the caller bounds the payload (decompression bombs).
+    limit = 0 if max_payload is None else max_payload + (1 << 20)
+    try:
+        raw = d.decompress(data, limit)
+    except zlib.error as e:
+        raise WarcError(f"damaged gzip member at {where}: {e}") from e
+    if limit and not d.eof and len(raw) >= limit:
+        return raw  # capped on purpose: the payload will be marked truncated
+    if not d.eof:
+        raise WarcError(f"incomplete gzip member at {where} (truncated record)")
+    if d.unused_data:
+        raise WarcError(f"{len(d.unused_data)} extra byte(s) after the record at {where}")
+    return raw
+
+
+def _member_complete(f: pa.NativeFile, ref: RecordRef) -> bool:
+    f.seek(ref.offset)
+    data = f.read(ref.length)
+    if len(data) != ref.length:
+        return False
+    try:
+        _inflate_member(data, f"{ref.warc_file}@{ref.offset}", None)
+    except WarcError:
+        return False
+    return True
 
 
 def iter_records(
@@ -439,20 +479,30 @@ def iter_records(
     *,
     max_payload: int | None = None,
 ) -> Iterator[tuple[RecordRef, WarcRecordData]]:
-    """Scan a whole WARC file; a truncated trailing record (crash) ends the scan quietly."""
+    """Scan a whole WARC file; a truncated trailing record (crash) ends the scan quietly.
+
+    One record of lookahead: the last record is only yielded once its gzip member is
+    known to be complete (a half-written tail can otherwise parse as a shorter record).
+    """
     r = open_root(root)
     with r.open_input(warc_file) as f:
         it = ArchiveIterator(f)
+        held: tuple[RecordRef, WarcRecordData] | None = None
         try:
             for record in it:
                 data = _parse_record(record, max_payload)
                 it.read_to_end(record)
-                yield (
-                    RecordRef(warc_file, it.get_record_offset(), it.get_record_length()),
-                    data,
-                )
+                ref = RecordRef(warc_file, it.get_record_offset(), it.get_record_length())
+                if held is not None:
+                    yield held
+                held = (ref, data)
         except (ArchiveLoadFailed, zlib.error, EOFError) as e:
             log.warning("stopped reading %s at a damaged/truncated record: %s", warc_file, e)
+        if held is not None:
+            if _member_complete(f, held[0]):
+                yield held
+            else:
+                log.warning("ignoring the truncated last record of %s", warc_file)
 
 
 def list_warc_files(root: str | Root, source: str | None = None) -> list[str]:

@@ -192,3 +192,22 @@ def test_numeric_source_name_stays_text(tmp_path: Path, stories: dict[str, str])
     _commit(tmp_path, [row], source="2024")
     got = _rows(tmp_path, "select source, typeof(source), typeof(crawl_date) from articles")
     assert got == [("2024", "VARCHAR", "DATE")]
+
+
+def test_checkpoint_is_only_a_cache(tmp_path: Path, stories: dict[str, str]) -> None:
+    from storage.snapshots import CHECKPOINT, committed_state, write_checkpoint
+
+    items = list(stories.items())
+    infos = [_commit(tmp_path, [article_row(f"https://daily.test/{s}", t)]) for s, t in items[:3]]
+    assert write_checkpoint(str(tmp_path)) == 3
+    later = _commit(tmp_path, [article_row(f"https://daily.test/{items[3][0]}", items[3][1])])
+    state = committed_state(str(tmp_path))
+    assert state.uncheckpointed == 1  # only the newer manifest was read on its own
+    assert [s.snapshot_id for s in state.snapshots] == [i.snapshot_id for i in [*infos, later]]
+    # A manifest gone from the listing is gone, whatever the checkpoint says.
+    (tmp_path / infos[0].manifest_path).unlink()
+    assert list_snapshots(str(tmp_path))[0].snapshot_id == infos[1].snapshot_id
+    # A damaged checkpoint is ignored: the manifests are the truth.
+    (tmp_path / CHECKPOINT).write_bytes(b"not parquet")
+    assert len(list_snapshots(str(tmp_path))) == 3
+    assert _rows(tmp_path, "select count(*) from articles") == [(3,)]

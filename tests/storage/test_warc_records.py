@@ -149,7 +149,13 @@ def test_bad_locations_are_clear_errors(tmp_path: Path) -> None:
         resp, _ = _write_pair(w, 0)
     with pytest.raises(WarcError, match="not found"):
         read_record(str(tmp_path), "warc/source=news/nope.warc.gz", 0, 10)
-    with pytest.raises(WarcError):
-        read_record(str(tmp_path), resp.warc_file, resp.offset + 1, resp.length)
+    for shift in range(1, resp.length, 7):  # no wrong offset ever yields a record
+        with pytest.raises(WarcError):
+            read_record(str(tmp_path), resp.warc_file, resp.offset + shift, resp.length)
+    for cut in (1, resp.length // 2, resp.length - 1):  # nor a wrong length
+        with pytest.raises(WarcError):
+            read_record(str(tmp_path), resp.warc_file, resp.offset, cut)
+    with pytest.raises(WarcError, match="extra byte"):
+        read_record(str(tmp_path), resp.warc_file, resp.offset, resp.length + 5)
     with pytest.raises(ValueError):
         WarcWriter(str(tmp_path), "../evil", "c6")
