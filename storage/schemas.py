@@ -61,6 +61,9 @@ EXTRACTED_SCHEMA = pa.schema(
         pa.field("warc_file", pa.string(), nullable=False),
         pa.field("warc_offset", pa.int64(), nullable=False),
         pa.field("warc_length", pa.int64(), nullable=False),
+        # Optional: bits 64..255 of the SimHash (`storage.dedup.fingerprint`); storage
+        # computes them from the text when null, so extraction may fill them in its pool.
+        pa.field("simhash_ext", pa.binary(24)),
     ]
 )
 

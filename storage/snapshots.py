@@ -492,8 +492,7 @@ def _plan_batch(
         plan.take.append(i)
         plan.ids.append(aid)
         plan.versions.append(version)
-    texts = batch["text"]
-    plan.fingerprints = [fingerprint(texts[i].as_py()) for i in plan.take]
+    plan.fingerprints = _fingerprints(batch, plan.take)
     when = pc.coalesce(batch["published_at"], batch["fetched_at"])
     times = pc.cast(when, pa.int64()).to_pylist()
     plan.duplicate_of = _near_duplicates(
@@ -508,6 +507,23 @@ def _plan_batch(
     )
     plan.counts["near_duplicates_flagged"] = sum(d is not None for d in plan.duplicate_of)
     return plan
+
+
+def _fingerprints(batch: pa.Table, rows: list[int]) -> list[tuple[int, ...]]:
+    """Full 256-bit fingerprints of the given rows: from `simhash` + `simhash_ext` when
+    extraction supplied them, else computed from the text."""
+    if not rows:
+        return []
+    sub = batch.take(pa.array(rows, pa.int64())).select(["text", "simhash", "simhash_ext"])
+    ext, has_ext = _ext_lanes(sub["simhash_ext"])
+    lane0 = sub["simhash"].to_numpy().astype(np.uint64)
+    out = []
+    for k in range(sub.num_rows):
+        if has_ext[k]:
+            out.append((int(lane0[k]), *(int(v) for v in ext[k])))
+        else:
+            out.append(fingerprint(sub["text"][k].as_py()))
+    return out
 
 
 def _ext_lanes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -646,7 +662,7 @@ def commit_snapshot(
             computed = {
                 "article_id": pa.array(plan.ids, pa.string()),
                 "version": pa.array(plan.versions, pa.int32()),
-                # Recomputed from the text so `simhash` and `simhash_ext` always agree.
+                # Lane 0 of the same fingerprint, so `simhash` and `simhash_ext` agree.
                 "simhash": pa.array([f[0] for f in plan.fingerprints], pa.uint64()),
                 "simhash_ext": pa.array(
                     [b"".join(v.to_bytes(8, "little") for v in f[1:]) for f in plan.fingerprints],

@@ -211,3 +211,16 @@ def test_checkpoint_is_only_a_cache(tmp_path: Path, stories: dict[str, str]) -> 
     (tmp_path / CHECKPOINT).write_bytes(b"not parquet")
     assert len(list_snapshots(str(tmp_path))) == 3
     assert _rows(tmp_path, "select count(*) from articles") == [(3,)]
+
+
+def test_fingerprint_from_extraction_or_text_agree(tmp_path: Path, stories: dict[str, str]) -> None:
+    from storage.dedup import fingerprint, simhash_ext
+
+    text = stories["school-meals"]
+    given = article_row("https://daily.test/a", text, simhash_ext=simhash_ext(text))
+    _commit(tmp_path / "a", [given])
+    _commit(tmp_path / "b", [article_row("https://daily.test/a", text)])
+    q = "select simhash, simhash_ext from articles"
+    assert _rows(tmp_path / "a", q) == _rows(tmp_path / "b", q)
+    fp = fingerprint(text)
+    assert _rows(tmp_path / "a", q)[0][0] == fp[0]
