@@ -210,19 +210,31 @@ def prefect_api() -> Iterator[None]:
     Prefect would start its own temporary server, but that one writes its log noise to our
     terminal; ours writes it to a file under the Prefect home. Queued events and logs are
     flushed before the server stops (no "failed to send events" at exit).
-    """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    Flow-run heartbeats are off for these in-process runs unless
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set: the heartbeat thread sleeps in 1 s steps and
+    made every flow run ~1 s slower at exit, and only an automation reads them.
+    """
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    updates: dict[Any, Any] = {}
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" not in os.environ:
+        updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
     if PREFECT_API_URL.value():  # from the environment, a Prefect profile, or a test harness
-        yield
+        with temporary_settings(updates=updates):
+            yield
         return
 
     from flows.server import LocalPrefectServer
 
     server = LocalPrefectServer(services=False)
-    api_url = server.start()
+    updates[PREFECT_API_URL] = server.start()
     try:
-        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with temporary_settings(updates=updates):
             try:
                 yield
             finally:
