@@ -293,6 +293,12 @@ def _print_crawl_results(results: list[dict[str, Any]], *, quiet: bool) -> int:
         )
         if not quiet and ext.get("rejected"):
             print(f"  rejected: {_fmt_counts(ext['rejected'])}")
+        for problem in crawl.get("problems", []):
+            if "more" in problem:
+                print(f"  ... and {problem['more']} more failed fetches", file=sys.stderr)
+                continue
+            why = problem["error"] or f"HTTP {problem['status']}"
+            print(f"  {r['source']}: {problem['url']}: {why}", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -280,6 +280,20 @@ def commit_task(
     return _snapshot_row(info)
 
 
+@task(cache_policy=NO_CACHE, task_run_name="crawl-problems")
+def crawl_problems(root: str, source: str, crawl_id: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Fetches of this crawl that got no response or a server error (URL and reason)."""
+    from storage.pages import read_pages
+
+    pages = read_pages(root, source=source, crawl_id=crawl_id, columns=["url", "status", "error"])
+    bad = pc.or_(pc.is_null(pages["status"]), pc.greater_equal(pages["status"], 500))
+    problems = pages.filter(pc.fill_null(bad, True))
+    return [
+        {"url": row["url"], "status": row["status"], "error": (row["error"] or "")[:200]}
+        for row in problems.slice(0, limit).to_pylist()
+    ] + ([{"more": problems.num_rows - limit}] if problems.num_rows > limit else [])
+
+
 @task(cache_policy=NO_CACHE, task_run_name="cleanup-staging")
 def cleanup_staging(root: str, staging: str) -> None:
     """Remove this run's staging files (they are copies; the archive keeps everything)."""
@@ -429,6 +443,7 @@ def crawl_source(
             batch_pages=batch_pages,
             learn_templates=options.use_template,
         )
+    crawl["problems"] = crawl_problems(root, resolved.name, crawl["crawl_id"])
     stats = {
         "crawl_id": crawl["crawl_id"],
         "pages_fetched": crawl["pages_fetched"],
@@ -605,6 +620,11 @@ def report_markdown(summary: dict[str, Any], kind: str) -> str:
         if crawl.get("fetch_errors"):
             lines.append(f"| error (no response) | {crawl['fetch_errors']} |")
         lines.append("")
+        problems = [p for p in crawl.get("problems", []) if "url" in p]
+        if problems:
+            lines += ["| failed fetch | status | error |", "|---|---|---|"]
+            lines += [f"| {p['url']} | {p['status'] or ''} | {p['error']} |" for p in problems]
+            lines.append("")
     snaps = summary.get("snapshots") or ([summary["snapshot"]] if summary.get("snapshot") else [])
     if snaps:
         lines += ["| snapshot | source | new | changed | unchanged |", "|---|---|---:|---:|---:|"]

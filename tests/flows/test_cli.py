@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from flow_helpers import DemoServer
 
 from flows.cli import build_parser, format_rows, main
 
@@ -158,3 +160,32 @@ def test_console_script_config_error_in_a_subprocess(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "sources.a.max_pages" in proc.stderr
     assert not (tmp_path / "archive").exists()
+
+
+def test_crawl_reports_failed_source_and_failed_urls_exit_1(
+    prefect_harness: None,
+    demo_server: DemoServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from flows.demo import DEMO_SOURCE, demo_config
+    from flows.server import free_port
+
+    doc = demo_config(demo_server.base_url)
+    doc["sources"][DEMO_SOURCE]["max_pages"] = 10
+    dead = f"http://127.0.0.1:{free_port()}/"  # nothing listens there: connection refused
+    doc["sources"]["dead-site"] = {"start_urls": [dead], "allowed_domains": ["127.0.0.1"]}
+    doc["sources"]["broken"] = dict(doc["sources"][DEMO_SOURCE])
+    config = tmp_path / "sources.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    root = tmp_path / "archive"
+    (root / "warc").mkdir(parents=True)
+    (root / "warc" / "source=broken").write_text("a file where a directory must go")
+
+    code = main(["crawl", "--config", str(config), "--root", str(root), "-q"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "crawl of broken failed:" in err
+    assert f"dead-site: {dead}" in err  # the failed URL, with its reason
+    assert f"{DEMO_SOURCE}:" in out and "dead-site:" in out
+    assert "Traceback" not in err
