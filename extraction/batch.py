@@ -23,8 +23,10 @@ from storage.schemas import EXTRACTED_SCHEMA
 logger = logging.getLogger(__name__)
 
 _HTML_MIMES = frozenset({"text/html", "application/xhtml+xml"})
-#: Worker processes are replaced after this many batches, which keeps memory flat.
-_TASKS_PER_CHILD = 50
+#: A pool owned by extract_pages is replaced after this many batches per worker, which
+#: keeps worker memory flat over long runs. (Not `max_tasks_per_child`: on Python 3.11 a
+#: ProcessPoolExecutor using it hangs once a worker retires - measured here.)
+_BATCHES_PER_WORKER = 25
 _PAGE_COLUMNS = (
     "url",
     "final_url",
@@ -141,14 +143,13 @@ def _batches(pages: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, 
 
 
 def make_pool(workers: int) -> ProcessPoolExecutor:
-    """A spawn-context process pool whose workers are recycled to keep memory flat.
+    """A spawn-context process pool for extract_pages(executor=...).
 
     Spawn (not fork): the caller may be a Prefect worker with threads, and forking a
-    threaded process can deadlock the child.
+    threaded process can deadlock the child. A caller that reuses one pool for a very long
+    run should replace it now and then (extract_pages does so for the pools it owns).
     """
-    return ProcessPoolExecutor(
-        max(1, workers), mp_context=get_context("spawn"), max_tasks_per_child=_TASKS_PER_CHILD
-    )
+    return ProcessPoolExecutor(max(1, workers), mp_context=get_context("spawn"))
 
 
 def _run_pooled(
@@ -156,10 +157,11 @@ def _run_pooled(
     batches: list[_Batch],
     collect: Callable[[tuple[list[dict[str, Any]], dict[str, int], list[str]]], None],
     errors: list[str],
+    first: int = 0,
 ) -> None:
     futures: list[Future[Any]] = [pool.submit(run_batch, b) for b in batches]
     retry: list[int] = []
-    for i, future in enumerate(futures):
+    for i, future in enumerate(futures, start=first):
         try:
             collect(future.result())
         except BrokenProcessPool:
@@ -172,7 +174,7 @@ def _run_pooled(
     for i in retry:
         with make_pool(1) as fresh:
             try:
-                collect(fresh.submit(run_batch, batches[i]).result())
+                collect(fresh.submit(run_batch, batches[i - first]).result())
             except Exception as exc:
                 logger.error("extraction batch %d failed twice: %s", i, exc)
                 errors.append(f"batch {i}: worker process died: {exc}"[:300])
@@ -229,8 +231,10 @@ def extract_pages(
     elif executor is not None:
         _run_pooled(executor, batches, collect, errors)
     else:
-        with make_pool(n_workers) as pool:
-            _run_pooled(pool, batches, collect, errors)
+        generation = _BATCHES_PER_WORKER * n_workers
+        for start in range(0, len(batches), generation):
+            with make_pool(n_workers) as pool:
+                _run_pooled(pool, batches[start : start + generation], collect, errors, start)
     table = pa.Table.from_pylist(rows, schema=EXTRACTED_SCHEMA)
     logger.info(
         "extracted %d articles from %d pages (%s rejected, %d errors)",

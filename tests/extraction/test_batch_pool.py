@@ -114,3 +114,20 @@ def test_learn_templates_from_the_archive_is_deterministic(
     assert set(first) <= {"golden"}
     result = extract_pages(root, pages, ExtractionOptions(), workers=1, templates=first)
     assert result.articles.num_rows == sum(1 for c in load_cases() if c.expected_text)
+
+
+@pytest.mark.timeout(180)
+def test_pool_generations_replace_workers_without_hanging(
+    archived: tuple[str, pa.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Owned pools are replaced every few batches (flat memory) and the run still finishes."""
+    import extraction.batch as batch
+
+    root, pages = archived
+    monkeypatch.setattr(batch, "_BATCHES_PER_WORKER", 2)
+    inline = extract_pages(root, pages, ExtractionOptions(), workers=1, extracted_at=EXTRACTED)
+    pooled = extract_pages(
+        root, pages, ExtractionOptions(), workers=2, batch_size=1, extracted_at=EXTRACTED
+    )
+    assert pooled.errors == [] and pooled.rejected == inline.rejected
+    assert pooled.articles.equals(inline.articles)
