@@ -107,6 +107,8 @@ def connect(
     arrow = (not r.is_local) if via_arrow is None else via_arrow
     con = con if con is not None else duckdb.connect()
     con.sql("SET TimeZone = 'UTC'")
+    # Library connections print nothing of their own (CLI output must stay clean JSON/CSV).
+    con.sql("SET enable_progress_bar = false")
     state = committed_state(r)
     articles = state.live_paths()
     pages = r.glob("pages", ".parquet")
