@@ -551,7 +551,10 @@ def reextract(
             batch_pages=batch_pages,
             learn_templates=options.use_template,
         )
-    sources = _sources_in(root, staging, batches) if source is None else [source]
+    if not batches:
+        sources: list[str] = []  # nothing stored matches: no empty snapshot either
+    else:
+        sources = _sources_in(root, staging, batches) if source is None else [source]
     _say("reextract: %d pages in %d batches, sources %s", _count(batches), len(batches), sources)
     snapshots, extraction = _extract_and_commit(
         root,

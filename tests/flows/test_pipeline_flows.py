@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,17 @@ def test_sources_fail_independently(
     # Which 12 pages come first varies, so the snapshot may hold no article: it still commits.
     sources = connect(str(root)).sql("select source, kind from snapshots").fetchall()
     assert sources == [(DEMO_SOURCE, "crawl")]
+
+
+def test_reextract_since_selects_by_fetch_date(crawled: Crawled) -> None:
+    before = connect(crawled.root).sql("select count(*) from snapshots").fetchall()
+    assert reextract(crawled.root, since="2999-01-01") == []
+    assert connect(crawled.root).sql("select count(*) from snapshots").fetchall() == before
+    today = datetime.now(UTC).date().isoformat()
+    snaps = reextract(crawled.root, source=DEMO_SOURCE, since=today)
+    assert len(snaps) == 1
+    assert snaps[0]["unchanged"] >= len(load_site().articles)
+    assert snaps[0]["new"] == 0 and snaps[0]["changed"] == 0
 
 
 @pytest.mark.scale
