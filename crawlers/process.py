@@ -85,6 +85,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     )
     if job.get("warc_thread") is not None:
         settings["NEWSARCHIVE_WARC_THREAD"] = bool(job["warc_thread"])
+    if job.get("warc_compress_level") is not None:
+        settings["NEWSARCHIVE_WARC_COMPRESS_LEVEL"] = int(job["warc_compress_level"])
     if job.get("pages_batch"):
         settings["NEWSARCHIVE_PAGES_BATCH"] = int(job["pages_batch"])
     archived = archived_url_keys(root, source.name)
