@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import time
 import uuid
 from collections import Counter
@@ -20,6 +19,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+import prefect.runtime as prefect_runtime
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -189,15 +189,25 @@ def plan_batches(
         templates_file = f"{staging}/templates.json"
         blob = json.dumps({name: m.to_json() for name, m in models.items()})
         r.write_bytes_atomic(templates_file, blob.encode("utf-8"))
-    batches = []
-    n_batches = math.ceil(pages.num_rows / max(1, batch_pages))
-    for n in range(n_batches):
-        part = pages.slice(n * batch_pages, batch_pages)
-        rel = f"{staging}/pages-{n:05d}.parquet"
-        pq.write_table(part, r.path(rel), filesystem=r.fs)
-        batches.append(
-            {"pages_file": rel, "pages": part.num_rows, "n": n, "templates_file": templates_file}
-        )
+    batches: list[dict[str, Any]] = []
+    # One source per batch, so that rejections are counted per source and each commit
+    # reads only its own source's files.
+    for name in sorted(set(pages["source"].to_pylist())):
+        of_source = pages.filter(pc.equal(pages["source"], name))
+        for start in range(0, of_source.num_rows, max(1, batch_pages)):
+            part = of_source.slice(start, batch_pages)
+            n = len(batches)
+            rel = f"{staging}/pages-{n:05d}.parquet"
+            pq.write_table(part, r.path(rel), filesystem=r.fs)
+            batches.append(
+                {
+                    "pages_file": rel,
+                    "pages": part.num_rows,
+                    "n": n,
+                    "source": name,
+                    "templates_file": templates_file,
+                }
+            )
     return batches
 
 
@@ -236,6 +246,7 @@ def extract_batch(
     pq.write_table(result.articles, r.path(rel), filesystem=r.fs)
     return {
         "articles_file": rel,
+        "source": batch["source"],
         "pages": pages.num_rows,
         "articles": result.articles.num_rows,
         "rejected": dict(result.rejected),
@@ -366,7 +377,7 @@ def _extract_and_commit(
 
     with _timed(durations, "extract"):
         if workers == 1:
-            # One page at a time per task: the task runner (e.g. Dask) gives the parallelism.
+            # Each task extracts inline; the task runner (e.g. Dask) gives the parallelism.
             futures = [extract_batch.submit(root, staging, b, options, 1) for b in batches]
             for future in as_completed(futures):
                 done(future.result())
@@ -377,8 +388,10 @@ def _extract_and_commit(
                 done(extract_batch(root, staging, b, options, workers))
     results.sort(key=lambda r: r["articles_file"])
     rejected: Counter[str] = Counter()
+    rejected_by_source: dict[str, Counter[str]] = {s: Counter() for s in sources}
     for res in results:
         rejected.update(res["rejected"])
+        rejected_by_source.setdefault(res["source"], Counter()).update(res["rejected"])
     extraction = {
         "pages": sum(r["pages"] for r in results),
         "articles": sum(r["articles"] for r in results),
@@ -399,10 +412,10 @@ def _extract_and_commit(
                 root,
                 staging,
                 source,
-                [r["articles_file"] for r in results],
+                [r["articles_file"] for r in results if r["source"] == source],
                 kind=kind,
                 extractor=extractor_id(options),
-                rejected=dict(rejected) if len(sources) == 1 else {},
+                rejected=dict(rejected_by_source[source]),
                 stats={**stats, "durations": dict(durations)},
                 crawl_id=stats.get("crawl_id"),
             )
@@ -465,6 +478,7 @@ def crawl_source(
     summary = {
         "source": resolved.name,
         "ok": True,
+        "flow_run_id": str(prefect_runtime.flow_run.id),
         "crawl": crawl,
         "extraction": extraction,
         "snapshot": snapshots[0],
@@ -551,10 +565,8 @@ def reextract(
             batch_pages=batch_pages,
             learn_templates=options.use_template,
         )
-    if not batches:
-        sources: list[str] = []  # nothing stored matches: no empty snapshot either
-    else:
-        sources = _sources_in(root, staging, batches) if source is None else [source]
+    # Only sources with stored pages get a snapshot (nothing selected: no empty snapshot).
+    sources = sorted({b["source"] for b in batches})
     _say("reextract: %d pages in %d batches, sources %s", _count(batches), len(batches), sources)
     snapshots, extraction = _extract_and_commit(
         root,
@@ -589,18 +601,6 @@ def compact(root: str = "archive", source: str | None = None) -> list[dict[str, 
 
 def _count(batches: list[dict[str, Any]]) -> int:
     return sum(int(b["pages"]) for b in batches)
-
-
-def _sources_in(root: str, staging: str, batches: list[dict[str, Any]]) -> list[str]:
-    """Sources present in the planned page batches (read back from the staged files)."""
-    from storage.fs import open_root
-
-    r = open_root(root)
-    names: set[str] = set()
-    for b in batches:
-        col = pq.read_table(r.path(b["pages_file"]), filesystem=r.fs, columns=["source"])
-        names.update(col["source"].unique().to_pylist())
-    return sorted(names)
 
 
 # -- reporting ----------------------------------------------------------------------------

@@ -136,7 +136,11 @@ def test_every_demo_article_lands_once_without_boilerplate(crawled: Crawled) -> 
 
 def test_snapshot_and_report_artifact(crawled: Crawled) -> None:
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     snap = crawled.summary["snapshot"]
     assert snap["kind"] == "crawl"
@@ -145,9 +149,12 @@ def test_snapshot_and_report_artifact(crawled: Crawled) -> None:
     assert set(crawled.summary["durations"]) >= {"crawl", "extract", "commit", "total"}
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"crawl-{DEMO_SOURCE}"]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[f"crawl-{DEMO_SOURCE}"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[crawled.summary["flow_run_id"]]),
+            )
         )
-    assert artifacts
+    assert len(artifacts) == 1
     markdown = str(artifacts[0].data)
     assert "| 200 |" in markdown and "| 404 |" in markdown
     assert "listing_page" in markdown  # rejections by reason
