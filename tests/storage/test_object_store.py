@@ -1,0 +1,117 @@
+"""The archive on an S3 API (moto server on 127.0.0.1): WARC by offset, pages, snapshots, views."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pytest
+from storage_helpers import T0, article_row, batch, load_stories
+
+from storage.fs import open_root
+from storage.pages import read_pages, write_pages
+from storage.schemas import PAGES_SCHEMA
+from storage.snapshots import commit_snapshot, compact, list_snapshots
+from storage.views import connect
+from storage.warc import WarcWriter, iter_records, read_record
+
+pytestmark = pytest.mark.scale
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = Path(sys.executable).with_name("moto_server")
+    if not exe.exists():
+        pytest.skip("moto[server] is not installed")
+    # The server logs every request: to a file, never to a pipe nobody drains.
+    log_path = tmp_path_factory.mktemp("moto") / "server.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(
+            [str(exe), "-H", "127.0.0.1", "-p", "0"], stdout=log_file, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 30
+        port = None
+        while port is None and time.monotonic() < deadline:
+            if m := re.search(r"Running on http://127\.0\.0\.1:(\d+)", log_path.read_text()):
+                port = m.group(1)
+            else:
+                time.sleep(0.1)
+        assert port, "moto server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_root(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(k, v)
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50]
+    admin = pafs.S3FileSystem(
+        endpoint_override=s3_endpoint, region="us-east-1", allow_bucket_creation=True
+    )
+    admin.create_dir(bucket)
+    return open_root(f"s3://{bucket}/archive", endpoint_url=s3_endpoint)
+
+
+def test_warc_and_pages_on_s3(s3_root) -> None:
+    with WarcWriter(s3_root, "news", "c1") as w:
+        refs = [
+            w.write_response(
+                f"http://news.test/{i}", 200, [("Content-Type", "text/html")], b"x" * i
+            )
+            for i in range(1, 6)
+        ]
+    assert not s3_root.is_local
+    assert read_record(s3_root, *refs[3]).payload == b"xxxx"  # ranged read by offset
+    assert [d.payload for _, d in iter_records(s3_root, refs[0].warc_file)][1:] == [
+        b"x" * i for i in range(1, 6)
+    ]
+    page = {n: None for n in PAGES_SCHEMA.names} | {
+        "url": "http://news.test/1",
+        "url_key": "news.test/1",
+        "source": "news",
+        "crawl_id": "c1",
+        "status": 200,
+        "fetched_at": T0,
+    }
+    (path,) = write_pages(s3_root, "news", "c1", [page])
+    assert s3_root.exists(path) and read_pages(s3_root).num_rows == 1
+
+
+def test_snapshots_views_and_compaction_on_s3(s3_root) -> None:
+    stories = load_stories()
+    for i, (slug, text) in enumerate(list(stories.items())[:4]):
+        row = article_row(f"https://daily.test/{slug}", text, fetched_at=T0 + timedelta(hours=i))
+        commit_snapshot(s3_root, "daily", batch([row]), kind="crawl", extractor="t", rejected={})
+    again = commit_snapshot(
+        s3_root,
+        "daily",
+        batch(
+            [article_row(f"https://daily.test/{next(iter(stories))}", next(iter(stories.values())))]
+        ),
+        kind="crawl",
+        extractor="t",
+        rejected={},
+    )
+    assert again.counts["unchanged"] == 1
+    q = "select article_id, version, text from articles order by 1"
+    before = connect(s3_root).sql(q).fetchall()
+    assert len(before) == 4
+    (info,) = compact(s3_root, "daily")
+    assert len(info.replaces) == 4
+    assert connect(s3_root).sql(q).fetchall() == before
+    assert s3_root.glob("articles", ".parquet") == [f.path for f in info.files]
+    assert len(list_snapshots(s3_root)) == 6
