@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,17 @@ def parse_duration(value: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def check_networks(value: Any) -> Any:
+    """`allow_private_addresses` as a list: every entry must be an IP or a CIDR network."""
+    if isinstance(value, list):
+        for entry in value:
+            try:
+                ipaddress.ip_network(str(entry), strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r}") from None
+    return value
+
+
 class Defaults(BaseModel):
     """Settings every source inherits unless it overrides them."""
 
@@ -45,8 +57,12 @@ class Defaults(BaseModel):
     retry_times: int = Field(default=2, ge=0, le=10)
     retry_backoff: float = Field(default=1.0, ge=0, le=60)  # seconds; doubles per retry
     warc_max_size: int = Field(default=1024**3, ge=1024 * 1024)
-    allow_private_addresses: bool = False  # SSRF guard: loopback/private hosts refused unless True
+    # SSRF guard: loopback/private/link-local answers are refused unless True, or unless the
+    # address is in this list of IPs / CIDR networks (e.g. ["127.0.0.1"] for a local site).
+    allow_private_addresses: bool | list[str] = False
     keep_auth_headers: bool = False  # Authorization / Cookie are redacted in WARC unless True
+
+    _check_private = field_validator("allow_private_addresses")(check_networks)
 
 
 class SourceConfig(BaseModel):
@@ -78,8 +94,10 @@ class SourceConfig(BaseModel):
     retry_times: int | None = Field(default=None, ge=0, le=10)
     retry_backoff: float | None = Field(default=None, ge=0, le=60)
     warc_max_size: int | None = Field(default=None, ge=1024 * 1024)
-    allow_private_addresses: bool | None = None
+    allow_private_addresses: bool | list[str] | None = None
     keep_auth_headers: bool | None = None
+
+    _check_private = field_validator("allow_private_addresses")(check_networks)
 
     @field_validator("name")
     @classmethod

@@ -20,9 +20,11 @@ from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddlewa
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
+from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils._compression import _DecompressionMaxSizeExceeded
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
+from twisted.internet.error import DNSLookupError
 
 from crawlers.config import ResolvedSource
 from crawlers.spiders import NewsSpider, UrlPolicy
@@ -388,17 +390,50 @@ def _is_public(ip: str) -> bool:
     return bool(addr.is_global) and not addr.is_multicast
 
 
+class AddressPolicy:
+    """Which IP addresses a source may connect to: public ones, plus what it allows.
+
+    `allow_private_addresses: true` allows every address, a list allows those IPs /
+    networks only (e.g. `["127.0.0.1"]`: the local site, but not 10.0.0.1 or ::1).
+    """
+
+    def __init__(self, allow: bool | list[str]) -> None:
+        self.allow_all = allow is True
+        self.networks = [
+            ipaddress.ip_network(str(n), strict=False)
+            for n in (allow if isinstance(allow, list) else [])
+        ]
+
+    def refusal(self, ip: str, host: str) -> str | None:
+        """Why connecting to `ip` (an answer for `host`) is refused, or None."""
+        if self.allow_all:
+            return None
+        try:
+            addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return f"refused unparsable address {ip!r} for host {host!r}"
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if any(addr in net for net in self.networks):
+            return None
+        if not _is_public(str(addr)):
+            return f"refused non-public address {ip} for host {host!r}"
+        return None
+
+
 class SsrfGuardMiddleware:
     """Refuses non-http(s), off-site, and (unless allowed) private/loopback/link-local targets.
 
     Applies to every request, redirect hops included; the host's DNS answers are checked,
-    not only its name. `allow_private_addresses: true` (tests, the demo) lifts the IP check.
+    not only its name (and `GuardedResolver` checks them again at connect time, so a DNS
+    answer that changes between the two checks is refused too). `allow_private_addresses`
+    (true, or a list of IPs/networks) lifts the IP check, all of it or for those addresses.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.source = _source(crawler)
         self.policy = UrlPolicy.from_source(self.source)
-        self.allow_private = self.source.allow_private_addresses
+        self.addresses = AddressPolicy(self.source.allow_private_addresses)
         self.verdicts: dict[str, str | None] = {}  # host -> refusal reason (None: ok)
         self.crawler = crawler
 
@@ -415,13 +450,14 @@ class SsrfGuardMiddleware:
         if not self.policy.host_allowed(host):
             self._refuse("offsite")
             raise IgnoreRequest(f"refused off-site host {host!r}")
-        if self.allow_private:
+        if self.addresses.allow_all:
             return None
         if host not in self.verdicts:
             self.verdicts[host] = await self._check_host(host, parts.port)
         reason = self.verdicts[host]
         if reason:
             self._refuse("private")
+            logger.warning("%s (%s)", reason, request.url)
             raise IgnoreRequest(reason)
         return None
 
@@ -437,13 +473,42 @@ class SsrfGuardMiddleware:
                 return None  # let the download fail and be recorded as a DNS error
             ips = [str(info[4][0]) for info in infos]
         for ip in ips:
-            if not _is_public(ip):
-                return f"refused non-public address {ip} for host {host!r}"
+            reason = self.addresses.refusal(ip, host)
+            if reason:
+                return reason
         return None
 
     def _refuse(self, why: str) -> None:
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(f"newsarchive/refused/{why}")
+
+
+class GuardedResolver(CachingThreadedResolver):
+    """Scrapy's resolver, refusing answers the source may not connect to (DNS rebinding).
+
+    The address checked here is the address the download connects to, so a name that
+    resolved to a public address for SsrfGuardMiddleware and to a private one now is
+    refused with a DNSLookupError (recorded as a failed fetch).
+    """
+
+    addresses: AddressPolicy
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, reactor: Any) -> GuardedResolver:
+        resolver = super().from_crawler(crawler, reactor)
+        resolver.addresses = AddressPolicy(_source(crawler).allow_private_addresses)
+        return resolver
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> Any:
+        deferred = super().getHostByName(name, timeout)
+        deferred.addCallback(self._check_answer, name)
+        return deferred
+
+    def _check_answer(self, ip: str, name: str) -> str:
+        reason = self.addresses.refusal(ip, name)
+        if reason:
+            raise DNSLookupError(reason)
+        return ip
 
 
 class ArchivedRedirectMiddleware:

@@ -1,0 +1,33 @@
+"""Helpers for reliability tests: the crawler test helpers (fixture server, site source) by path."""
+
+from __future__ import annotations
+
+import importlib.util
+import resource
+import sys
+from pathlib import Path
+from types import ModuleType
+
+TESTS = Path(__file__).resolve().parent.parent
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+crawl_helpers = _load("crawl_helpers", TESTS / "crawlers" / "crawl_helpers.py")
+fixture_server = crawl_helpers.fixture_server
+site_source = crawl_helpers.site_source
+SITE: Path = crawl_helpers.SITE
+
+
+def children_peak_rss_mb() -> float:
+    """Peak RSS of the largest child process waited for so far (MB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

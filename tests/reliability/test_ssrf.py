@@ -1,0 +1,103 @@
+"""SSRF: redirects to other schemes, other hosts and private addresses are refused."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from rel_helpers import site_source
+from twisted.internet.error import DNSLookupError
+
+from crawlers.config import ConfigError, parse_config
+from crawlers.middlewares import AddressPolicy, GuardedResolver
+from crawlers.runner import run_crawl
+from storage.pages import read_pages
+
+
+def test_redirects_to_private_addresses_and_other_schemes_are_refused(
+    server: Any, tmp_path: Path
+) -> None:
+    with socket.socket(socket.AF_INET6) as trap:  # would see a connection to [::1]
+        trap.bind(("::1", 0))
+        trap.listen(8)
+        trap.settimeout(0)
+        v6_port = trap.getsockname()[1]
+        targets = [
+            "http://10.0.0.1/admin",
+            "http://169.254.169.254/latest/meta-data/",
+            f"http://[::1]:{v6_port}/",
+            "http://172.16.5.4/",
+            "http://192.168.1.1/",
+            f"http://[fc00::1]:{v6_port}/",
+            "file:///etc/passwd",
+            "ftp://127.0.0.1/pub/",
+            "http://offsite.example/",
+        ]
+        starts = [f"{server.base}/redirect/to?url={quote(t, safe='')}" for t in targets]
+        source = site_source(
+            server.base,
+            start_urls=starts,
+            feeds=[],
+            sitemaps=[],
+            obey_robots=False,
+            # The private hosts are "in" allowed_domains, so only the address check stops them.
+            allowed_domains=[
+                *("127.0.0.1", "10.0.0.1", "169.254.169.254", "::1"),
+                *("172.16.5.4", "192.168.1.1", "fc00::1"),
+            ],
+            allow_private_addresses=["127.0.0.1"],  # the local site, nothing else
+            download_timeout=2.0,
+        )
+        result = run_crawl(source, str(tmp_path), timeout=60)
+        with pytest.raises(BlockingIOError):
+            trap.accept()  # nobody connected
+    assert result.refused_private == 6
+    rows = read_pages(str(tmp_path), "site").to_pylist()
+    assert sorted(r["url"] for r in rows) == sorted(starts)  # the hops only, no target fetched
+    assert {r["status"] for r in rows} == {302}
+    assert sorted(r["final_url"] for r in rows) == sorted(targets)
+    assert [p.split("?")[0] for p in server.requested_paths()] == ["/redirect/to"] * len(targets)
+
+
+@pytest.mark.parametrize(
+    ("allow", "ip", "refused"),
+    [
+        (False, "127.0.0.1", True),
+        (False, "127.8.9.10", True),
+        (False, "10.0.0.1", True),
+        (False, "172.31.255.255", True),
+        (False, "172.32.0.1", False),
+        (False, "192.168.0.1", True),
+        (False, "169.254.169.254", True),
+        (False, "::1", True),
+        (False, "fd12::1", True),
+        (False, "::ffff:10.0.0.1", True),
+        (False, "93.184.216.34", False),
+        (["127.0.0.1"], "127.0.0.1", False),
+        (["127.0.0.1"], "127.0.0.2", True),
+        (["127.0.0.1"], "::1", True),
+        (["10.0.0.0/8"], "10.200.0.1", False),
+        (["10.0.0.0/8"], "169.254.169.254", True),
+        (True, "169.254.169.254", False),
+    ],
+)
+def test_address_policy(allow: bool | list[str], ip: str, refused: bool) -> None:
+    assert (AddressPolicy(allow).refusal(ip, "h.example") is not None) is refused
+
+
+def test_resolver_refuses_private_answers_at_connect_time() -> None:
+    """The answer the download connects to is checked (DNS rebinding after the first check)."""
+    resolver = GuardedResolver.__new__(GuardedResolver)
+    resolver.addresses = AddressPolicy(False)
+    with pytest.raises(DNSLookupError, match=r"non-public address 10\.1\.1\.1"):
+        resolver._check_answer("10.1.1.1", "news.example")
+    assert resolver._check_answer("93.184.216.34", "news.example") == "93.184.216.34"
+
+
+def test_bad_private_address_list_is_one_clear_line() -> None:
+    body = {"start_urls": ["http://a.example/"], "allow_private_addresses": ["127.0.0.1", "x"]}
+    with pytest.raises(ConfigError, match=r"allow_private_addresses: not an IP address .*'x'"):
+        parse_config({"sources": {"a": body}}, "sources.yaml")
