@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -509,6 +510,56 @@ class GuardedResolver(CachingThreadedResolver):
         if reason:
             raise DNSLookupError(reason)
         return ip
+
+
+def credential_env_names(source_name: str) -> dict[bytes, str]:
+    """Request header -> the environment variable that holds its value for this source.
+
+    `NEWSARCHIVE_AUTH_<SOURCE>` (Authorization) and `NEWSARCHIVE_COOKIE_<SOURCE>` (Cookie),
+    with the source name upper-cased and `-` as `_`. Secrets never go into the config file.
+    """
+    suffix = source_name.upper().replace("-", "_")
+    return {
+        b"Authorization": f"NEWSARCHIVE_AUTH_{suffix}",
+        b"Cookie": f"NEWSARCHIVE_COOKIE_{suffix}",
+    }
+
+
+class CredentialsMiddleware:
+    """Adds site credentials from the environment to requests for the source's own hosts.
+
+    Values are read once, in the crawl process, and never logged; the WARC request record
+    shows them as `REDACTED` unless the source sets `keep_auth_headers`. Proxy credentials
+    come the standard way (`http_proxy` / `https_proxy` with `user:pass@`, Scrapy's
+    HttpProxyMiddleware) and are redacted the same way (`Proxy-Authorization`).
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        source = _source(crawler)
+        self.policy = UrlPolicy.from_source(source)
+        self.headers = {
+            header: os.environ[var]
+            for header, var in credential_env_names(source.name).items()
+            if os.environ.get(var)
+        }
+        if not self.headers:
+            raise NotConfigured("no site credentials in the environment")
+        logger.info(
+            "site credentials from the environment: %s",
+            ", ".join(h.decode() for h in self.headers),
+        )
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CredentialsMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        if not self.policy.host_allowed(urlparse_cached(request).hostname or ""):
+            return None  # credentials never leave the source's own hosts
+        for header, value in self.headers.items():
+            if header not in request.headers:
+                request.headers[header] = value
+        return None
 
 
 class ArchivedRedirectMiddleware:

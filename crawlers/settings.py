@@ -13,6 +13,7 @@ from crawlers.config import ResolvedSource
 DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawlers.middlewares.PoliteRobotsTxtMiddleware": 100,
+    "crawlers.middlewares.CredentialsMiddleware": 560,
     "crawlers.middlewares.RetryPacingMiddleware": 555,
     "crawlers.middlewares.ArchivedRedirectMiddleware": 970,
     "crawlers.middlewares.SsrfGuardMiddleware": 980,
