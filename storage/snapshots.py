@@ -455,15 +455,20 @@ def _plan_batch(
     own = index.filter(
         pc.is_in(index["article_id"], value_set=pa.array(sorted(set(ids)), pa.string()))
     )
-    latest: dict[str, tuple[int, str]] = {}
-    for aid, ver, h in zip(
+    # Per article: (version, content_hash, fetched_at) of its newest version, and every
+    # (article, text) ever stored, so a re-run of an older fetch is not a "revert".
+    latest: dict[str, tuple[int, str, int]] = {}
+    known: set[tuple[str, str]] = set()
+    for aid, ver, h, at in zip(
         own["article_id"].to_pylist(),
         own["version"].to_pylist(),
         own["content_hash"].to_pylist(),
+        pc.cast(own["fetched_at"], pa.int64()).to_pylist(),
         strict=True,
     ):
+        known.add((aid, h))
         if aid not in latest or ver > latest[aid][0]:
-            latest[aid] = (ver, h)
+            latest[aid] = (ver, h, at)
     same_src = index.filter(
         pc.and_(
             pc.equal(index["source"], source),
@@ -481,16 +486,21 @@ def _plan_batch(
     for i in sorted(range(batch.num_rows), key=lambda j: (fetched[j], keys[j])):
         aid, h = ids[i], hashes[i]
         prev = latest.get(aid)
-        if prev is not None and prev[1] == h:
+        if prev is not None and (prev[1] == h or ((aid, h) in known and fetched[i] <= prev[2])):
+            # Same as the newest version, or an older fetch of a text already stored.
             plan.counts["unchanged"] += 1
             continue
         owner = hash_owner.get(h)
-        if prev is None and owner is not None and owner != aid:
+        if owner is not None and owner != aid and (prev is None or fetched[i] <= prev[2]):
+            # Another article of this source has this text: a new URL for it, or an older
+            # fetch of this article replayed. (A *newer* fetch turning into that text is a
+            # real change of this article and becomes its next version.)
             plan.counts["duplicates_same_source"] += 1
             continue
         version = 1 if prev is None else prev[0] + 1
         plan.counts["new" if prev is None else "changed"] += 1
-        latest[aid] = (version, h)
+        latest[aid] = (version, h, fetched[i])
+        known.add((aid, h))
         hash_owner.setdefault(h, aid)
         plan.take.append(i)
         plan.ids.append(aid)
