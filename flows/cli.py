@@ -443,7 +443,12 @@ def format_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> st
 def _cell(value: Any, width: int = 60) -> str:
     if value is None:
         return ""
-    text = value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
+    if isinstance(value, datetime):
+        text = value.isoformat(sep=" ")
+    elif isinstance(value, list | tuple):
+        text = ", ".join(_cell(v, width) for v in value)
+    else:
+        text = str(value)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
