@@ -485,6 +485,16 @@ def crawl_source(
         "durations": durations,
     }
     publish_report(summary, kind="crawl")
+    if prefect_runtime.deployment.id:
+        # A scheduled run (`newsarchive serve` or a worker): one line in the runner's output,
+        # where the CLI would otherwise print its summary.
+        snap = snapshots[0]
+        print(
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {resolved.name}: {crawl['pages_fetched']}"
+            f" pages, {snap['new']} new, {snap['changed']} changed, {snap['unchanged']}"
+            f" unchanged; snapshot {snap['snapshot_id']} ({durations['total']:.1f}s)",
+            flush=True,
+        )
     return summary
 
 
