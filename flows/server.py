@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.util
 import logging
 import os
@@ -12,10 +14,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 logger = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class ServerStartError(RuntimeError):
@@ -32,6 +37,21 @@ def free_port() -> int:
 def prefect_home() -> Path:
     """The Prefect home the server keeps its SQLite database in (PREFECT_HOME or ~/.prefect)."""
     return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """In the child, before exec: get SIGTERM when the parent dies, even by SIGKILL (Linux
+    PR_SET_PDEATHSIG), so a killed command never leaves its Prefect server behind."""
+
+    def setup() -> None:
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError):
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return setup
 
 
 def _prefect_site_dir() -> str:
@@ -108,6 +128,7 @@ class LocalPrefectServer:
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,  # its own process group: Ctrl-C is ours to forward
+                preexec_fn=_die_with_parent(os.getpid()),
             )
         logger.debug("prefect server pid %d on %s", self.process.pid, self.api_url)
         self._wait_healthy()
