@@ -15,6 +15,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("extraction_throughput.py", []),
     ("crawl_throughput.py", []),
     ("query_speed.py", []),
+    ("dedup_index.py", []),
 ]
 
 
