@@ -173,6 +173,16 @@ def _clean_text(text: str) -> list[str]:
     return [line for line in lines if line]
 
 
+def _has_article_markup(signals: md.PageSignals, page_meta: md.PageMeta) -> bool:
+    """Whether the page declares itself an article (structured data, og:type, byline, date)."""
+    return bool(
+        signals.ld_types & md.ARTICLE_TYPES
+        or signals.og_type == "article"
+        or page_meta.authors
+        or signals.meta.get("article:published_time")
+    )
+
+
 def _words(text: str) -> int:
     return len(re.findall(r"\w+", text))
 
@@ -276,6 +286,12 @@ def _extract(
         return Rejection("no_body")
     if options.reject_listings and words < options.min_words:
         return Rejection("no_body", f"{words} words")
+    if (
+        options.reject_listings
+        and words < options.min_words_unmarked
+        and not _has_article_markup(signals, page_meta)
+    ):
+        return Rejection("no_body", f"{words} words and no article markup")
 
     if options.trafilatura_metadata:
         page_meta = _merge_trafilatura_metadata(page_meta, doc, signals)

@@ -54,6 +54,9 @@ class ExtractionOptions:
     detect_language: bool = True
     #: Articles with fewer words than this become 'no_body' rejections.
     min_words: int = 20
+    #: Pages with no article markup (no JSON-LD article type, og:type article, byline or
+    #: published time) need at least this many words: "About us" and contact pages are short.
+    min_words_unmarked: int = 80
     #: Extra keyword arguments would go here; keep them hashable and JSON-serializable.
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 

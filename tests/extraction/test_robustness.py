@@ -205,3 +205,24 @@ def test_unrelated_env_does_not_change_output(monkeypatch: pytest.MonkeyPatch) -
 def test_random_bytes_sample_is_reproducible() -> None:
     blob = os.urandom(64)
     assert _run(blob) == _run(blob)
+
+
+def _plain_page(head: str = "") -> bytes:
+    paras = "".join(f"<p>{p}</p>" for p in PARAS[:2])
+    return (
+        f"<html><head>{head}<title>About us</title></head>"
+        f"<body><main><h1>About us</h1>{paras}</main></body></html>"
+    ).encode()
+
+
+def test_short_page_without_article_markup_is_not_an_article() -> None:
+    result = _run(_plain_page())
+    assert isinstance(result, Rejection)
+    assert result.reason == "no_body"
+    assert "no article markup" in result.detail
+
+
+def test_short_page_that_declares_itself_an_article_is_kept() -> None:
+    result = _run(_plain_page('<meta property="og:type" content="article">'))
+    assert isinstance(result, Article)
+    assert result.word_count < ExtractionOptions().min_words_unmarked
