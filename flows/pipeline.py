@@ -155,13 +155,21 @@ def plan_batches(
     latest_only: bool = False,
     batch_pages: int = DEFAULT_BATCH_PAGES,
     learn_templates: bool = True,
+    extra_crawl_ids: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Select the fetched pages to extract and write them in batches of page rows (no HTML)."""
+    """Select the fetched pages to extract and write them in batches of page rows (no HTML).
+
+    `extra_crawl_ids`: earlier crawls of `source` to extract along with `crawl_id`."""
     from storage.fs import open_root
     from storage.pages import read_pages
 
     r = open_root(root)
     pages = read_pages(r, source=source, crawl_id=crawl_id, since=since, columns=_PAGE_COLUMNS)
+    if extra_crawl_ids and source is not None:
+        extra = [
+            read_pages(r, source=source, crawl_id=c, columns=_PAGE_COLUMNS) for c in extra_crawl_ids
+        ]
+        pages = pa.concat_tables([pages, *extra])
     keep = pc.and_(pc.equal(pages["status"], 200), pc.is_valid(pages["warc_file"]))
     pages = pages.filter(pc.fill_null(keep, False))
     if latest_only and pages.num_rows:
@@ -209,6 +217,25 @@ def plan_batches(
                 }
             )
     return batches
+
+
+@task(cache_policy=NO_CACHE, task_run_name="uncommitted-crawls")
+def uncommitted_crawl_ids(root: str, source: str) -> list[str]:
+    """Crawl ids with pages files of `source` that no snapshot manifest names (a run killed
+    between its crawl and its commit). Their pages must be extracted by the next run: the
+    incremental crawler skips archived URLs and would never offer them again."""
+    from storage.pages import list_pages_files
+    from storage.snapshots import list_snapshots
+
+    crawled = {
+        f.rsplit("/", 1)[-1].removesuffix(".parquet").rsplit("-", 1)[0]
+        for f in list_pages_files(root, source)
+    }
+    committed: set[str] = set()
+    for snap in list_snapshots(root):
+        if snap.source == source:
+            committed.update(c for c in [snap.crawl_id, *snap.stats.get("crawl_ids", [])] if c)
+    return sorted(crawled - committed)
 
 
 def _remove_stale_staging(r: Any, max_age: float = STALE_STAGING_SECONDS) -> None:
@@ -446,6 +473,10 @@ def crawl_source(
     started = time.monotonic()
     with _timed(durations, "crawl"):
         crawl = crawl_task.with_options(retries=crawl_retries)(resolved, root, max_pages)
+    # Earlier runs killed before their commit, and failed attempts of this one.
+    earlier = [c for c in uncommitted_crawl_ids(root, resolved.name) if c != crawl["crawl_id"]]
+    if earlier:
+        _say("%s: also extracting uncommitted earlier crawls %s", resolved.name, earlier)
     staging = f"{FLOW_STAGING}/{_run_key(crawl['crawl_id'])}"
     with _timed(durations, "plan"):
         batches = plan_batches(
@@ -455,10 +486,12 @@ def crawl_source(
             crawl_id=crawl["crawl_id"],
             batch_pages=batch_pages,
             learn_templates=options.use_template,
+            extra_crawl_ids=earlier,
         )
     crawl["problems"] = crawl_problems(root, resolved.name, crawl["crawl_id"])
     stats = {
         "crawl_id": crawl["crawl_id"],
+        "crawl_ids": [crawl["crawl_id"], *earlier],
         "pages_fetched": crawl["pages_fetched"],
         "status_counts": crawl["status_counts"],
         "bytes_archived": crawl["bytes_archived"],

@@ -232,3 +232,21 @@ def test_reextract_batches_run_on_a_dask_cluster(crawled: Crawled) -> None:
     assert [s["kind"] for s in snapshots] == ["reextract"]
     assert snapshots[0]["new"] == 0 and snapshots[0]["changed"] == 0
     assert snapshots[0]["unchanged"] >= len(load_site().articles)
+
+
+def test_pages_of_a_run_killed_before_its_commit_are_extracted_by_the_next_run(
+    prefect_harness: None, demo_server: DemoServer, tmp_path: Path
+) -> None:
+    from crawlers.runner import run_crawl
+    from flows.pipeline import uncommitted_crawl_ids
+
+    root = str(tmp_path / "archive")
+    source = demo_source(demo_server.base_url)
+    killed = run_crawl(source, root)  # the crawl stage of a run that then died
+    assert uncommitted_crawl_ids.fn(root, DEMO_SOURCE) == [killed.crawl_id]
+    summary = crawl_source(source, root)
+    # The incremental crawler skipped the archived articles; they came from the killed run.
+    assert summary["crawl"]["pages_fetched"] < killed.pages_fetched
+    urls = {u for (u,) in connect(root).sql("select url from latest_articles").fetchall()}
+    assert {demo_server.base_url + a.path for a in load_site().articles} <= urls
+    assert uncommitted_crawl_ids.fn(root, DEMO_SOURCE) == []
