@@ -8,7 +8,8 @@ import os
 import posixpath
 import uuid
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 #: Root-relative directory for files being written; outside every dataset tree on purpose
 #: (DuckDB's glob also reads names starting with "." or "_" inside a dataset tree).
 STAGING_DIR = ".staging"
-#: Root-relative directory for per-source lock files (local roots only).
+#: Root-relative directory for per-source lock files (lock objects on s3:// roots).
 LOCKS_DIR = ".locks"
 
 
@@ -45,6 +46,7 @@ class Root:
     base: str  # filesystem path of the root ("/abs/archive" or "bucket/prefix")
     uri: str  # what the user passed, normalized ("/abs/archive" or "s3://bucket/prefix")
     scheme: str  # "" for local, else the URI scheme ("s3", ...)
+    endpoint: str | None = None  # s3:// roots on an S3-compatible store: its endpoint URL
 
     @property
     def is_local(self) -> bool:
@@ -203,12 +205,64 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+#: Standard AWS SDK variables naming an S3-compatible endpoint (the service-specific one
+#: wins). pyarrow's S3FileSystem does not read them itself, so `open_root` does.
+ENDPOINT_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+#: URI query parameters naming the endpoint of an s3:// root (ours, and pyarrow's name).
+_ENDPOINT_PARAMS = ("endpoint_url", "endpoint_override")
+
+
+def s3_endpoint(root: str, endpoint_url: str | None = None) -> str | None:
+    """The endpoint an s3:// root uses: the argument, else `?endpoint_url=` in the URI,
+    else `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, else None (AWS itself)."""
+    if endpoint_url:
+        return endpoint_url
+    query = parse_qs(urlsplit(root).query)
+    for name in _ENDPOINT_PARAMS:
+        if query.get(name):
+            return query[name][-1]
+    for var in ENDPOINT_ENV_VARS:
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
+
+
+def _open_s3(root: str, endpoint_url: str | None) -> tuple[pafs.FileSystem, str]:
+    """An S3FileSystem for `s3://bucket/prefix[?endpoint_url=...&region=...]`: credentials
+    and region from the standard AWS environment/config, the endpoint from `s3_endpoint`."""
+    parts = urlsplit(root)
+    query = parse_qs(parts.query)
+    unknown = sorted(set(query) - {*_ENDPOINT_PARAMS, "region"})
+    if unknown:
+        raise ArchivePathError(f"unknown option(s) in archive URI {root!r}: {', '.join(unknown)}")
+    bucket_path = (parts.netloc + parts.path).strip("/")
+    if not parts.netloc:
+        raise ArchivePathError(f"s3:// root needs a bucket: {root!r}")
+    kwargs: dict[str, Any] = {}
+    endpoint = s3_endpoint(root, endpoint_url)
+    if endpoint:
+        kwargs["endpoint_override"] = endpoint
+    region = (
+        next(iter(reversed(query.get("region", []))), None)
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    if not region and endpoint:
+        # S3-compatible stores (MinIO, moto, Ceph) answer to us-east-1; without it the
+        # AWS SDK would probe the EC2 metadata service for a region first.
+        region = "us-east-1"
+    if region:
+        kwargs["region"] = region
+    return pafs.S3FileSystem(**kwargs), bucket_path
+
+
 def open_root(root: str | Root, *, endpoint_url: str | None = None) -> Root:
     """Open an archive root: a local path (created if missing) or a filesystem URI.
 
-    URIs go through `pyarrow.fs.FileSystem.from_uri` (s3://, gs://, ...); credentials come
-    from the standard environment/config of that filesystem. `endpoint_url` points an
-    s3:// root at an S3-compatible store.
+    s3:// roots: credentials and region from the standard AWS environment/config; the
+    endpoint of an S3-compatible store from `endpoint_url`, a `?endpoint_url=` query
+    parameter of the URI, or `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`. Other URIs go
+    through `pyarrow.fs.FileSystem.from_uri` (gs://, hdfs://, ...).
     """
     if isinstance(root, Root):
         return root
@@ -216,14 +270,15 @@ def open_root(root: str | Root, *, endpoint_url: str | None = None) -> Root:
         raise ArchivePathError("archive root must not be empty")
     if "://" in root and not root.startswith("file://"):
         scheme = root.split("://", 1)[0].lower()
-        if scheme == "s3" and endpoint_url:
-            bucket_path = root.split("://", 1)[1]
-            fs: pafs.FileSystem = pafs.S3FileSystem(endpoint_override=endpoint_url)
-            base = bucket_path.rstrip("/")
+        fs: pafs.FileSystem
+        endpoint = None
+        if scheme == "s3":
+            fs, base = _open_s3(root, endpoint_url)
+            endpoint = s3_endpoint(root, endpoint_url)
         else:
             fs, base = pafs.FileSystem.from_uri(root)
             base = base.rstrip("/")
-        return Root(fs=fs, base=base, uri=f"{scheme}://{base}", scheme=scheme)
+        return Root(fs=fs, base=base, uri=f"{scheme}://{base}", scheme=scheme, endpoint=endpoint)
     path = root.removeprefix("file://")
     base = os.path.abspath(os.path.expanduser(path))
     os.makedirs(base, exist_ok=True)

@@ -53,11 +53,20 @@ def write_parquet_staged(
     """Write `table` under `.staging/` then move it to `final` (root-relative).
 
     Readers globbing the dataset tree never see a half-written file. Returns the file size.
+    Object stores: written straight to `final` (an upload is visible only once complete,
+    and a move would be copy + delete); a failed write is deleted again.
     """
+    opts = {"compression": "zstd", **options}
+    if not root.is_local:
+        try:
+            pq.write_table(table, root.path(final), filesystem=root.fs, **opts)
+            return root.size(final)
+        except BaseException:
+            root.delete(final)
+            raise
     staged = staged or f"{STAGING_DIR}/{uuid.uuid4().hex}.parquet"
     root.makedirs(staged.rsplit("/", 1)[0])
     try:
-        opts = {"compression": "zstd", **options}
         pq.write_table(table, root.path(staged), filesystem=root.fs, **opts)
         root.fsync(staged)
         size = root.size(staged)

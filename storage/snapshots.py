@@ -376,40 +376,50 @@ def write_article_files(
     rows_per_file: int,
     fault: FaultHook | None,
 ) -> list[FileEntry]:
-    """Stage the files of each crawl_date partition, then move them all into place."""
+    """Stage the files of each crawl_date partition, then move them all into place.
+
+    Object stores have no rename (a move is copy + delete): there each file is written
+    straight to its final key. An upload becomes visible only when it completes, and
+    readers see only files a manifest names, so the manifest alone is the commit.
+    """
+    direct = not r.is_local
     staging = f"{STAGING_DIR}/snapshot-{source}-{snapshot_id}"
     staged: list[tuple[str, str, int]] = []  # (staged path, final path, rows)
     entries: list[FileEntry] = []
     try:
-        r.makedirs(staging)
+        if not direct:
+            r.makedirs(staging)
         for day, part in parts:
             opts = parquet_options(part.schema)
             for start in range(0, part.num_rows, rows_per_file):
                 chunk = part.slice(start, rows_per_file)
                 n = len(staged)
-                spath = f"{staging}/{n:05d}.parquet"
-                pq.write_table(chunk, r.path(spath), filesystem=r.fs, **opts)
-                r.fsync(spath)
                 name = f"{snapshot_id}-{n:05d}.parquet"
                 final = f"{ARTICLES_DIR}/source={source}/crawl_date={day}/{name}"
+                spath = final if direct else f"{staging}/{n:05d}.parquet"
+                # Recorded before writing, so a failed upload is deleted below too.
                 staged.append((spath, final, chunk.num_rows))
+                pq.write_table(chunk, r.path(spath), filesystem=r.fs, **opts)
+                r.fsync(spath)
         if fault:
             fault("staged")
         for spath, final, rows in staged:
             size = r.size(spath)
-            r.move(spath, final)
+            if spath != final:
+                r.move(spath, final)
             entries.append(FileEntry(final, rows, size))
     except Exception:
         # Disk full, permissions...: take back what this attempt wrote (best effort; a
         # crash instead leaves it to `cleanup_orphans` on the next run).
-        for entry in entries:
-            r.delete(entry.path)
+        for path in {e.path for e in entries} | ({s for s, _, _ in staged} if direct else set()):
+            r.delete(path)
         try:
             r.delete_dir(staging)
         except OSError:
             log.warning("could not remove staging dir %s", staging)
         raise
-    r.delete_dir(staging)
+    if not direct:
+        r.delete_dir(staging)
     if fault:
         fault("moved")
     return entries

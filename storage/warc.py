@@ -183,6 +183,19 @@ class WarcWriter:
             out.close()
         log.debug("closed WARC file %s", name)
 
+    def commit(self) -> None:
+        """Make every record written so far readable by offset before anything points at it.
+
+        Local roots: a no-op (each record reached the OS when its write returned).
+        Object stores: an upload becomes visible only when it completes, so the current
+        file is closed here and the next write starts a new one. Call it before writing
+        `pages` rows that refer to the records (one WARC object per pages flush).
+        """
+        if self.root.is_local:
+            return
+        with self._lock:
+            self._close_current()
+
     def close(self) -> None:
         """Flush, sync and close the current file."""
         with self._lock:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,6 +18,7 @@ import pytest
 from storage_helpers import T0, article_row, batch, load_stories
 
 from storage.fs import open_root
+from storage.locks import LockTimeout, s3_lock, source_lock
 from storage.pages import read_pages, write_pages
 from storage.schemas import PAGES_SCHEMA
 from storage.snapshots import commit_snapshot, compact, list_snapshots
@@ -115,3 +119,60 @@ def test_snapshots_views_and_compaction_on_s3(s3_root) -> None:
     assert connect(s3_root).sql(q).fetchall() == before
     assert s3_root.glob("articles", ".parquet") == [f.path for f in info.files]
     assert len(list_snapshots(s3_root)) == 6
+
+
+def test_warc_commit_makes_records_readable_before_close(s3_root) -> None:
+    w = WarcWriter(s3_root, "news", "c2")
+    first = w.write_response("http://news.test/a", 200, [], b"alpha")
+    # An upload is invisible until it completes: commit() closes the object in progress.
+    assert not s3_root.exists(first.warc_file)
+    w.commit()
+    assert read_record(s3_root, *first).payload == b"alpha"
+    second = w.write_response("http://news.test/b", 200, [], b"beta")
+    w.close()
+    assert second.warc_file != first.warc_file  # the next write started a new object
+    assert read_record(s3_root, *second).payload == b"beta"
+
+
+def test_s3_lock_excludes_other_holders_across_clients(s3_root) -> None:
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with source_lock(s3_root, "daily"):
+            held.set()
+            release.wait(20)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert held.wait(20)
+        assert s3_root.exists(".locks/commit-daily.lock")  # a lock object in the bucket
+        busy = r"source 'daily' \(commit\) is locked by pid"
+        with pytest.raises(LockTimeout, match=busy), source_lock(s3_root, "daily", timeout=0.5):
+            pass
+        with source_lock(s3_root, "other", timeout=0.5):  # other sources are not blocked
+            pass
+    finally:
+        release.set()
+        t.join(20)
+    with source_lock(s3_root, "daily", timeout=5):
+        pass
+    assert not s3_root.exists(".locks/commit-daily.lock")
+
+
+def test_s3_lock_lease_is_renewed_while_held_and_taken_over_when_stale(s3_root) -> None:
+    # A live holder keeps renewing: waiting past its lease does not break its lock.
+    with (
+        s3_lock(s3_root, "renewed", lease=1.5),
+        pytest.raises(LockTimeout),
+        s3_lock(s3_root, "renewed", lease=1.5, timeout=3.5),
+    ):
+        pass
+    # A dead holder (an object nobody renews) is taken over once its lease has run out.
+    dead = json.dumps({"pid": 4242, "host": "gone", "lease": 1}).encode()
+    s3_root.write_bytes_atomic(".locks/stale.lock", dead)
+    t0 = time.monotonic()
+    with s3_lock(s3_root, "stale", timeout=20):
+        assert json.loads(s3_root.read_bytes(".locks/stale.lock"))["pid"] == os.getpid()
+    assert time.monotonic() - t0 >= 0.9
