@@ -168,6 +168,13 @@ class ResolvedSource(Defaults):
     sitemap_max_age: str | None = None
     recrawl_window: str | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        # Built by hand (flows, the crawl process's job) as well as from a config file: the
+        # name becomes a directory of the archive, so it is checked here too.
+        return SourceConfig._check_name(value)
+
 
 class Config(BaseModel):
     """The whole sources file."""
