@@ -245,11 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     for mode, row in table.items():
         ratio = f"{row['median_pages_per_s'] / ceiling:.2f}x" if ceiling else "-"
         vs_naive = f"{row['median_pages_per_s'] / naive:.2f}x" if naive else "-"
-        rss = f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] else "-"
+        rss_mb = f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] else "-"
         tree_mb = f"{row['peak_tree_rss_mb']:.0f}" if row["peak_tree_rss_mb"] else "-"
         print(
             f"{mode:<8}{row['median_pages_per_s']:>10.0f}{row['median_seconds']:>10.1f}"
-            f"{rss:>14}{tree_mb:>10}{ratio:>10}{vs_naive:>10}"
+            f"{rss_mb:>14}{tree_mb:>10}{ratio:>10}{vs_naive:>10}"
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
