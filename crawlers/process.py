@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from crawlers.config import ResolvedSource, parse_duration
 from crawlers.settings import build_settings
 from crawlers.spiders import NewsSpider
+from storage.locks import LockTimeout, source_lock
 from storage.pages import archived_url_keys, read_pages
 from storage.warc import WarcError, read_record
 
@@ -139,9 +140,23 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Read the job as JSON on stdin, crawl, write the result JSON to job['result_path']."""
+    """Read the job as JSON on stdin, crawl, write the result JSON to job['result_path'].
+
+    One crawl process per source and archive at a time: the `fetch-<source>` lock is held
+    for the whole crawl (released by the kernel if the process dies). A second crawl waits
+    `lock_timeout` seconds (default 0) and then exits 1 with one line naming the holder,
+    having written nothing.
+    """
     job = json.load(sys.stdin)
-    result = run(job)
+    name = ResolvedSource(**job["source"]).name  # validated before it names a lock file
+    try:
+        with source_lock(
+            job["root"], name, purpose="fetch", timeout=float(job.get("lock_timeout") or 0)
+        ):
+            result = run(job)
+    except LockTimeout as exc:
+        print(f"crawl failed: {exc}", file=sys.stderr)
+        return 1
     with open(job["result_path"], "w", encoding="utf-8") as fh:
         json.dump(result, fh)
     if result.get("crawl_error"):

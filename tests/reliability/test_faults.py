@@ -183,3 +183,54 @@ def test_disk_full_during_crawl_is_a_clear_error_and_nothing_torn(tmp_path: Path
     for rel in list_warc_files(root, "site"):
         for _ref, rec in iter_records(root, rel):  # the torn tail is skipped, not an error
             assert rec.record_type in ("warcinfo", "response", "request", "metadata")
+
+
+def test_two_crawls_of_one_source_second_exits_clearly_nothing_twice(tmp_path: Path) -> None:
+    root = str(tmp_path / "archive")
+    proc, base = start_server(generate=60)
+    try:
+        source = site_source(
+            base,
+            start_urls=[],
+            feeds=[],
+            sitemaps=[base + "/gen/sitemap.xml"],
+            article_url_patterns=["/gen/2026/"],
+            max_depth=0,
+            obey_robots=False,
+            concurrency_per_domain=1,
+            download_delay=0.05,  # ~3 s of crawling: the second crawl starts meanwhile
+            autothrottle=False,
+        )
+        job = crawl_job(source, root, crawl_id="c-first", result_path=str(tmp_path / "a.json"))
+        first = subprocess.Popen(child_command(), stdin=subprocess.PIPE, env=child_env(), text=True)
+        assert first.stdin is not None
+        first.stdin.write(json.dumps(job))
+        first.stdin.close()
+        first.stdin = None
+        deadline = time.monotonic() + 30
+        while served(base) < 5:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        job2 = crawl_job(source, root, crawl_id="c-second", result_path=str(tmp_path / "b.json"))
+        second = subprocess.run(
+            child_command(),
+            input=json.dumps(job2),
+            env=child_env(),
+            text=True,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        first.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert second.returncode == 1
+    assert second.stderr.strip().startswith("crawl failed: source 'site' is locked by")
+    assert "\n" not in second.stderr.strip()
+    assert first.returncode == 0
+    table = read_pages(root, "site")
+    assert set(table["crawl_id"].to_pylist()) == {"c-first"}
+    assert not list(Path(root).rglob("c-second*"))
+    per_article = Counter(r for r in table["url"].to_pylist() if "/gen/2026/" in r)
+    assert len(per_article) == 60 and set(per_article.values()) == {1}

@@ -60,6 +60,7 @@ def test_a_crawl_writes_only_under_its_root(server: Any, tmp_path: Path) -> None
     outside = [p for p in tmp_path.rglob("*") if root not in p.parents and p != root]
     assert outside == [tmp_path / "deep"]
     assert {p.relative_to(root).parts[0] for p in root.rglob("*") if p.is_file()} == {
+        ".locks",  # the crawl's fetch lock
         "pages",
         "warc",
     }
