@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rel_helpers import children_peak_rss_mb, site_source
 
 from crawlers.runner import run_crawl
+from extraction.extract import REASONS, Article, Rejection, extract_article
+from extraction.options import ExtractionOptions
 from storage.pages import read_pages
 from storage.warc import read_record
 
@@ -92,3 +97,41 @@ def test_hostile_responses_are_recorded_and_bounded(server: Any, tmp_path: Path)
     for name in ("big-headers", "many-headers"):
         row = last(name)
         assert row["status"] == 200 or (row["status"] is None and row["error"]), row
+
+
+def hostile_bodies() -> dict[str, bytes]:
+    bad = b"\xff\xfe\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x28\x8c\xbc\xed\xa0\x80"
+    depth = 100_000
+    return {
+        "deep": b"<html><body>" + b"<div>" * depth + b"deep" + b"</div>" * depth + b"</body>",
+        "deep-article": b"<html><body><article><p>"
+        + b"Words here. " * 60
+        + b"</p>"
+        + b"<div><p>x" * depth
+        + b"</p></div>" * depth
+        + b"</article></body></html>",
+        "bad-utf8": b"<html><head><meta charset='utf-8'><title>Bad "
+        + bad
+        + b"</title></head>"
+        + (b"<body><p>Words " + bad + b" and more words.</p>") * 200,
+        "nul": b"<html>\0<head><title>N\0UL</title></head><body>" + b"<p>Te\0xt.</p>\0" * 200,
+        "binary": random.Random(7).randbytes(256 * 1024),
+        "empty": b"",
+        "unclosed": b"<html><body><p>" + b"<b><i><table><tr><td>" * 5000,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(hostile_bodies()))
+def test_extraction_of_hostile_bodies_returns_article_or_rejection(name: str) -> None:
+    """The extraction entry point never raises on what the crawler archives raw."""
+    result = extract_article(
+        hostile_bodies()[name],
+        "http://news.example/2026/01/a.html",
+        fetched_at=datetime(2026, 1, 2, tzinfo=UTC),
+        source="site",
+        content_type="text/html; charset=utf-8",
+        options=ExtractionOptions(),
+    )
+    assert isinstance(result, Article | Rejection)
+    if isinstance(result, Rejection):
+        assert result.reason in REASONS
