@@ -55,6 +55,8 @@ def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("prefect-home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PREFECT_HOME", str(home))
+        # A run that finds its deployment's slot taken retries after 1 s, not 30 s.
+        mp.setenv("PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS", "1")
         server = LocalPrefectServer(services=False, log_path=home / "server.log")
         url = server.start()
     try:
