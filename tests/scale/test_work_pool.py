@@ -10,9 +10,9 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 import pytest
 import yaml
@@ -38,7 +38,7 @@ def _deploy(api_url: str, root: str, config_path: Path) -> dict[str, Any]:
 
     from flows.pipeline import crawl_source
 
-    ids = {}
+    ids: dict[str, UUID] = {}
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         with get_client(sync_client=True) as client:
             template = ProcessWorker.get_default_base_job_template()
@@ -50,15 +50,18 @@ def _deploy(api_url: str, root: str, config_path: Path) -> dict[str, Any]:
             source=str(REPO), entrypoint="flows/pipeline.py:crawl_source"
         )
         for name in SOURCES:
-            ids[name] = remote.deploy(  # type: ignore[union-attr]
-                name=f"crawl-{name}",
-                work_pool_name=POOL,
-                parameters={"source": name, "root": root, "config_path": str(config_path)},
-                concurrency_limit=1,
-                build=False,
-                push=False,
-                print_next_steps=False,
-                ignore_warnings=True,
+            ids[name] = cast(
+                UUID,
+                remote.deploy(  # type: ignore[union-attr]
+                    name=f"crawl-{name}",
+                    work_pool_name=POOL,
+                    parameters={"source": name, "root": root, "config_path": str(config_path)},
+                    concurrency_limit=1,
+                    build=False,
+                    push=False,
+                    print_next_steps=False,
+                    ignore_warnings=True,
+                ),
             )
         with get_client(sync_client=True) as client:
             runs = {
@@ -159,10 +162,7 @@ def test_two_workers_crawl_two_sources_into_one_s3_root(
     assert all(took.values()), worker_logs
     # One source never ran twice at once: its runs' [start, end] intervals do not overlap.
     for name, ids in deployed["runs"].items():
-        spans: list[tuple[datetime, datetime]] = sorted(
-            (runs[i].start_time, runs[i].end_time)
-            for i in ids  # type: ignore[misc]
-        )
+        spans = sorted((runs[i].start_time, runs[i].end_time) for i in ids)
         for (_, end), (start, _) in itertools.pairwise(spans):
             assert end <= start, f"{name}: overlapping runs {spans}"
     # Every run committed a snapshot of its source into the shared archive.
