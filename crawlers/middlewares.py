@@ -508,6 +508,8 @@ class GuardedResolver(CachingThreadedResolver):
     def _check_answer(self, ip: str, name: str) -> str:
         reason = self.addresses.refusal(ip, name)
         if reason:
+            # Twisted reports this as "no results for hostname lookup"; the log says why.
+            logger.warning("%s (at connect time)", reason)
             raise DNSLookupError(reason)
         return ip
 
@@ -543,7 +545,7 @@ class CredentialsMiddleware:
             if os.environ.get(var)
         }
         if not self.headers:
-            raise NotConfigured("no site credentials in the environment")
+            raise NotConfigured  # no message: Scrapy would log a warning for every crawl
         logger.info(
             "site credentials from the environment: %s",
             ", ".join(h.decode() for h in self.headers),

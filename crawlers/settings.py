@@ -65,7 +65,7 @@ def build_settings(
         "EXTENSIONS": EXTENSIONS,
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,  # no listening ports in a crawl process
-        "DNS_RESOLVER": "crawlers.middlewares.GuardedResolver",  # DNS answers checked (SSRF)
+        "TWISTED_DNS_RESOLVER": "crawlers.middlewares.GuardedResolver",  # answers checked (SSRF)
         "LOG_LEVEL": log_level,
         "LOG_ENABLED": True,
         "STATS_DUMP": False,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +16,7 @@ from twisted.internet.error import DNSLookupError
 
 from crawlers.config import ConfigError, parse_config
 from crawlers.middlewares import AddressPolicy, GuardedResolver
-from crawlers.runner import run_crawl
+from crawlers.runner import child_env, crawl_job, run_crawl
 from storage.pages import read_pages
 
 
@@ -101,3 +104,53 @@ def test_bad_private_address_list_is_one_clear_line() -> None:
     body = {"start_urls": ["http://a.example/"], "allow_private_addresses": ["127.0.0.1", "x"]}
     with pytest.raises(ConfigError, match=r"allow_private_addresses: not an IP address .*'x'"):
         parse_config({"sources": {"a": body}}, "sources.yaml")
+
+
+RESOLVER_ONLY = """
+import json, sys
+import crawlers.middlewares as m
+from crawlers import process
+
+async def let_through(self, request):
+    return None
+
+m.SsrfGuardMiddleware.process_request = let_through  # only GuardedResolver is left
+job = json.loads(sys.argv[1])
+print(json.dumps(process.run(job)))
+"""
+
+
+@pytest.mark.parametrize("allow", [False, ["127.0.0.1"]])
+def test_resolver_alone_refuses_a_private_answer_in_a_real_crawl(
+    server: Any, tmp_path: Path, allow: bool | list[str]
+) -> None:
+    """With the middleware's check switched off, the DNS answer is still refused at connect
+    time (what a rebinding name would get past the first check)."""
+    base = server.base.replace("127.0.0.1", "localhost")
+    source = site_source(
+        base,
+        allowed_domains=["localhost"],
+        allow_private_addresses=allow,
+        feeds=[],
+        sitemaps=[],
+        obey_robots=False,
+        retry_times=0,
+        max_pages=1,
+    )
+    job = crawl_job(source, str(tmp_path), crawl_id="c", result_path=str(tmp_path / "r.json"))
+    proc = subprocess.run(
+        [sys.executable, "-c", RESOLVER_ONLY, json.dumps(job)],
+        env=child_env(),
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = read_pages(str(tmp_path), "site").to_pylist()
+    if allow is False:
+        assert server.requested_paths() == []
+        assert [r["status"] for r in rows] == [None]
+        assert "refused non-public address 127.0.0.1" in proc.stderr
+    else:
+        assert server.requested_paths() == ["/"] and rows[0]["status"] == 200
