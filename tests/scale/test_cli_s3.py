@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import AWS_ENV, cli_command, cli_env, make_bucket
+from scale_helpers import AWS_ENV, cli_command, cli_env, make_bucket
 
 from flows.demo import DEMO_SOURCE, demo_config, serve_demo_site
 from flows.demo_site import load_site

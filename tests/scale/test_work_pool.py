@@ -16,7 +16,7 @@ from uuid import UUID
 
 import pytest
 import yaml
-from conftest import AWS_ENV, make_bucket
+from scale_helpers import AWS_ENV, make_bucket
 
 from flows.demo import DEMO_SOURCE, demo_config, serve_demo_site
 from storage.snapshots import list_snapshots
