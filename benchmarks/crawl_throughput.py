@@ -12,11 +12,12 @@ child process, over `--runs` runs (median reported):
   e2e    `newsarchive crawl` in a subprocess (the crawl_source flow, its Prefect server
          start included): fetch + WARC + extract + snapshot, the articles counted afterwards
 
-The generated articles are realistic news pages (~45 KB: unique text in a heavy template
-with nav, related links, comments, inline script/style) unless `--small-pages`, so that
-trafilatura costs what it costs on real pages. Peak RSS is sampled with psutil: of the
-largest single process, and of the whole process tree (CLI + crawl child + extraction
-workers). Prints a table; writes JSON to benchmarks/results/crawl_throughput.json.
+The generated articles are realistic news pages (~64 KB, ~1,450 elements: unique text in
+a heavy template with mega-menu, related, most-read, comments, footer, inline script and
+style) unless `--small-pages`, so that trafilatura costs what it costs on real pages.
+Peak RSS is sampled with psutil: of the largest single process, and of the whole process
+tree (CLI + crawl child + extraction workers). Prints a table; writes JSON to
+benchmarks/results/crawl_throughput.json.
 
     .venv/bin/python benchmarks/crawl_throughput.py [--pages 5000] [--runs 3] [--modes bare,crawl]
 """
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-runs", type=int, default=1, help="naive mode is slow")
     parser.add_argument("--modes", default="bare,crawl,inline,naive,e2e")
     parser.add_argument("--out", default=str(RESULTS / "crawl_throughput.json"))
-    parser.add_argument("--small-pages", action="store_true", help="4 KB pages, not ~45 KB")
+    parser.add_argument("--small-pages", action="store_true", help="4 KB pages, not ~64 KB")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     server, base = start_server(args.pages, realistic=not args.small_pages)
