@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
+import gc
 import logging
 import os
 import posixpath
@@ -256,6 +259,21 @@ def _open_s3(root: str, endpoint_url: str | None) -> tuple[pafs.FileSystem, str]
     return pafs.S3FileSystem(**kwargs), bucket_path
 
 
+def _finalize_s3() -> None:
+    # Filesystems kept alive only by garbage cycles go first: an S3 client destroyed after
+    # the AWS SDK was shut down can abort the process at exit (seen as "terminate called
+    # without an active exception", exit code -6, after the command's output was complete).
+    gc.collect()
+    with contextlib.suppress(Exception):
+        pafs.finalize_s3()
+
+
+@functools.cache
+def _register_s3_exit_hook() -> None:
+    """Once per process: finalize S3 at exit before pyarrow's own hook runs (LIFO)."""
+    atexit.register(_finalize_s3)
+
+
 def open_root(root: str | Root, *, endpoint_url: str | None = None) -> Root:
     """Open an archive root: a local path (created if missing) or a filesystem URI.
 
@@ -273,6 +291,7 @@ def open_root(root: str | Root, *, endpoint_url: str | None = None) -> Root:
         fs: pafs.FileSystem
         endpoint = None
         if scheme == "s3":
+            _register_s3_exit_hook()
             fs, base = _open_s3(root, endpoint_url)
             endpoint = s3_endpoint(root, endpoint_url)
         else:
