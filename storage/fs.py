@@ -256,7 +256,26 @@ def _open_s3(root: str, endpoint_url: str | None) -> tuple[pafs.FileSystem, str]
         region = "us-east-1"
     if region:
         kwargs["region"] = region
+    _bucket_seen(parts.netloc, tuple(sorted(kwargs.items())))
     return pafs.S3FileSystem(**kwargs), bucket_path
+
+
+@functools.lru_cache(maxsize=64)
+def _bucket_seen(bucket: str, options: tuple[tuple[str, Any], ...]) -> bool:
+    """A missing bucket is a clear error up front, not an empty archive or a failed write.
+
+    Cached per bucket and filesystem options (open_root runs for every storage call); an
+    exception is not cached, so a bucket created later is found on the next call."""
+    fs = pafs.S3FileSystem(**dict(options))
+    try:
+        info = fs.get_file_info(bucket)
+    except OSError as e:  # e.g. no s3:HeadBucket permission: let the real calls decide
+        log.debug("could not check bucket %r: %s", bucket, e)
+        return True
+    if info.type == pafs.FileType.NotFound:
+        where = dict(options).get("endpoint_override") or "AWS S3"
+        raise ArchivePathError(f"no bucket {bucket!r} at {where} (create it first)")
+    return True
 
 
 def _finalize_s3() -> None:

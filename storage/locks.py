@@ -140,6 +140,20 @@ def _status(exc: Exception) -> int | None:
     return int(code) if code is not None else None
 
 
+def _dead_here(host: str, pid: int) -> bool:
+    """A holder on this very host whose process is gone (a killed crawl): no need to wait
+    for its lease to run out."""
+    if host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
+
+
 class _S3Lease:
     """One held lock object: its ETag proves ownership for renewal and release."""
 
@@ -174,16 +188,18 @@ class _S3Lease:
                 return ("nobody", None, True)
             raise
         body = resp["Body"].read()
+        dead = False
         try:
             info = json.loads(body)
             desc = f"pid {info['pid']} on {info['host']}"
             lease = float(info.get("lease", DEFAULT_LEASE_SECONDS))
+            dead = _dead_here(info["host"], int(info["pid"]))
         except (ValueError, KeyError, TypeError):
             desc, lease = "unknown holder", DEFAULT_LEASE_SECONDS
         date = resp.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
         now = parsedate_to_datetime(date) if date else datetime.now(resp["LastModified"].tzinfo)
         age = (now - resp["LastModified"]).total_seconds()
-        return (desc, resp["ETag"], age > lease)
+        return (desc, resp["ETag"], dead or age > lease)
 
     def break_stale(self, etag: str) -> None:
         """Delete an expired lock object, only if it is still the one we saw (If-Match)."""

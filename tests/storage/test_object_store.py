@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ import pyarrow.fs as pafs
 import pytest
 from storage_helpers import T0, article_row, batch, load_stories
 
-from storage.fs import open_root
+from storage.fs import ArchivePathError, open_root
 from storage.locks import LockTimeout, s3_lock, source_lock
 from storage.pages import read_pages, write_pages
 from storage.schemas import PAGES_SCHEMA
@@ -176,3 +177,19 @@ def test_s3_lock_lease_is_renewed_while_held_and_taken_over_when_stale(s3_root) 
     with s3_lock(s3_root, "stale", timeout=20):
         assert json.loads(s3_root.read_bytes(".locks/stale.lock"))["pid"] == os.getpid()
     assert time.monotonic() - t0 >= 0.9
+
+
+def test_missing_bucket_is_a_clear_error(s3_root, s3_endpoint: str) -> None:
+    with pytest.raises(ArchivePathError, match="no bucket 'no-such-bucket'"):
+        open_root("s3://no-such-bucket/archive", endpoint_url=s3_endpoint)
+
+
+def test_s3_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(s3_root) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    holder = {"pid": int(gone.stdout), "host": socket.gethostname(), "lease": 600}
+    s3_root.write_bytes_atomic(".locks/commit-daily.lock", json.dumps(holder).encode())
+    t0 = time.monotonic()
+    with source_lock(s3_root, "daily", timeout=30):
+        pass
+    assert time.monotonic() - t0 < 10  # not the 600 s lease
