@@ -156,11 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in _PREFECT_QUIET_ENV.items():
         os.environ.setdefault(key, value)
     from crawlers.config import ConfigError
+    from storage.fs import ArchivePathError
 
     with _console_logging(quiet=getattr(args, "quiet", False)):
         try:
             return int(args.func(args))
-        except (ConfigError, UsageError) as exc:
+        except (ConfigError, UsageError, ArchivePathError) as exc:
             print(f"newsarchive: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:

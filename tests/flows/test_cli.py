@@ -78,6 +78,12 @@ def test_reading_commands_never_create_a_root(
     assert not root.exists()
 
 
+def test_bad_archive_uri_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["query", "select 1", "--root", "s3://bucket/x?bogus=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option(s) in archive URI" in err and "bogus" in err and "\n" not in err.strip()
+
+
 @pytest.mark.parametrize(
     "argv",
     [
