@@ -43,38 +43,55 @@ def _human_bytes(n: float) -> str:
 
 
 @contextmanager
-def watch_crawl(root: str, source: str, crawl_id: str, interval: float = 2.0) -> Iterator[None]:
-    """While a crawl runs in its child process, report the WARC bytes it has archived so far
-    (the crawl process itself reports nothing until it ends). Local roots only."""
+def watch_crawl(
+    root: str, source: str, crawl_id: str, interval: float = 2.0, budget: int | None = None
+) -> Iterator[None]:
+    """While a crawl runs in its child process, report the pages it has fetched so far (from
+    the pages files it flushes every few seconds), the rate, an ETA against the page budget,
+    and the WARC bytes archived. Local roots only (polling an object store costs requests)."""
     if "://" in root:
         yield
         return
+    import pyarrow.parquet as pq
+
     from storage.fs import open_root
 
     r = open_root(root)
     stop = threading.Event()
     started = time.monotonic()
-    prefix = f"warc/source={source}"
+    rows_per_file: dict[str, int] = {}  # pages files are immutable once moved into place
+
+    def fetched() -> int:
+        for f in r.glob(f"pages/source={source}", ".parquet"):
+            if crawl_id in f and f not in rows_per_file:
+                rows_per_file[f] = pq.read_metadata(r.local_path(f)).num_rows
+        return sum(rows_per_file.values())
 
     def poll(final: bool = False) -> None:
         try:
-            files = [f for f in r.glob(prefix, ".warc.gz") if crawl_id in f]
+            pages = fetched()
+            files = [f for f in r.glob(f"warc/source={source}", ".warc.gz") if crawl_id in f]
             size = sum(r.size(f) for f in files)
         except OSError:
             return
-        rate = f"{_human_bytes(size / max(time.monotonic() - started, 1e-6))}/s"
+        elapsed = max(time.monotonic() - started, 1e-6)
+        per_s = pages / elapsed
+        rate = f"{per_s:.1f} pages/s"
+        eta = ""
+        if budget and per_s > 0 and not final and pages < budget:
+            eta = f", at most {(budget - pages) / per_s:.0f} s left for the {budget}-page budget"
         key = f"crawl {source}"
         report(
             Progress(
                 key,
-                f"{key}: {_human_bytes(size)} archived",
-                size,
-                size if final else None,
-                "bytes",
+                f"{key}: {pages} pages, {_human_bytes(size)}",
+                pages,
+                pages if final else budget,
+                "pages",
                 done=final,
                 rate=rate,
             ),
-            f"{source}: crawling, {_human_bytes(size)} archived ({rate})",
+            f"{source}: {pages} pages fetched ({rate}{eta}), {_human_bytes(size)} archived",
         )
 
     def loop() -> None:
