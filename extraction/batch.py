@@ -152,6 +152,21 @@ def make_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max(1, workers), mp_context=get_context("spawn"))
 
 
+def _warm_up() -> None:
+    """Worker warm-up: load the language model (the extraction modules came with import)."""
+    from extraction.metadata import detect_language
+    from storage import warc  # noqa: F401  (imported by run_batch on first use)
+
+    detect_language("warming up the language identification model")
+
+
+def warm_pool(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Start the pool's workers now (spawn, imports, language model) without waiting, so
+    that a caller can pay their startup while it does other work (e.g. the crawl)."""
+    for _ in range(max(1, workers)):
+        pool.submit(_warm_up)
+
+
 def _run_pooled(
     pool: Executor,
     batches: list[_Batch],

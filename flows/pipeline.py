@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime
@@ -40,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 #: Pages per extraction task: big enough that Prefect's per-task overhead is noise.
 DEFAULT_BATCH_PAGES = 2000
+#: A flow's extraction pool is replaced after this many pages per worker (flat memory).
+POOL_PAGES_PER_WORKER = 5000
 #: Root-relative staging area of flow runs (inside `.staging/`, which no dataset glob reads).
 FLOW_STAGING = ".staging/flows"
 #: Staging dirs of flow runs older than this are leftovers of dead runs.
@@ -256,8 +260,10 @@ def extract_batch(
     batch: dict[str, Any],
     options: ExtractionOptions,
     workers: int | None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
-    """Extract one batch of pages (each worker reads its own WARC records)."""
+    """Extract one batch of pages (each worker reads its own WARC records); `executor`: a
+    process pool the flow reuses over its batches."""
     from extraction.batch import extract_pages
     from extraction.template import TemplateModel
     from storage.fs import open_root
@@ -268,7 +274,9 @@ def extract_batch(
     if batch.get("templates_file"):
         blob = json.loads(r.read_bytes(batch["templates_file"]))
         templates = {name: TemplateModel.from_json(text) for name, text in blob.items()}
-    result = extract_pages(root, pages, options, workers=workers, templates=templates)
+    result = extract_pages(
+        root, pages, options, workers=workers, templates=templates, executor=executor
+    )
     rel = f"{staging}/articles-{batch['n']:05d}.parquet"
     pq.write_table(result.articles, r.path(rel), filesystem=r.fs)
     return {
@@ -359,6 +367,45 @@ def _snapshot_row(info: Any) -> dict[str, Any]:
 # -- shared extraction path ---------------------------------------------------------------
 
 
+def _pool_size(workers: int | None) -> int:
+    return max(1, workers if workers is not None else (os.cpu_count() or 1))
+
+
+def _start_pool(workers: int | None) -> ProcessPoolExecutor:
+    """A spawn process pool whose workers start (imports, language model) right away."""
+    from extraction.batch import make_pool, warm_pool
+
+    pool = make_pool(_pool_size(workers))
+    warm_pool(pool, _pool_size(workers))
+    return pool
+
+
+def _extract_pooled(
+    root: str,
+    staging: str,
+    batches: list[dict[str, Any]],
+    options: ExtractionOptions,
+    workers: int | None,
+    pool: ProcessPoolExecutor | None,
+    done: Callable[[dict[str, Any]], None],
+) -> None:
+    """Run `extract_batch` over `batches` with one pool, replaced after
+    `POOL_PAGES_PER_WORKER` pages per worker (keeps worker memory flat); shuts it down."""
+    size = _pool_size(workers)
+    pool = pool or _start_pool(workers)
+    used = 0
+    try:
+        for b in batches:
+            # A worker that died breaks the pool for good (extract_pages reran its batches).
+            if used >= POOL_PAGES_PER_WORKER * size or getattr(pool, "_broken", False):
+                pool.shutdown()
+                pool, used = _start_pool(workers), 0
+            done(extract_batch(root, staging, b, options, workers, pool))
+            used += int(b["pages"])
+    finally:
+        pool.shutdown()
+
+
 def _extract_and_commit(
     root: str,
     staging: str,
@@ -370,8 +417,11 @@ def _extract_and_commit(
     workers: int | None,
     stats: dict[str, Any],
     durations: dict[str, float],
+    pool: ProcessPoolExecutor | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Extract all batches (submitted to the flow's task runner), then commit per source."""
+    """Extract all batches (submitted to the flow's task runner), then commit per source.
+
+    `pool`: a started process pool (see `_start_pool`) to use; it is shut down here."""
     from extraction.options import extractor_id
 
     total = sum(int(b["pages"]) for b in batches)
@@ -409,10 +459,10 @@ def _extract_and_commit(
             for future in as_completed(futures):
                 done(future.result())
         else:
-            # Each batch fans out over a local process pool; batches run one after another
-            # so that two pools never compete for the same cores.
-            for b in batches:
-                done(extract_batch(root, staging, b, options, workers))
+            # Each batch fans out over one local process pool, reused over the batches (a
+            # spawn pool costs seconds to start); batches run one after another so that two
+            # pools never compete for the same cores.
+            _extract_pooled(root, staging, batches, options, workers, pool, done)
     results.sort(key=lambda r: r["articles_file"])
     rejected: Counter[str] = Counter()
     rejected_by_source: dict[str, Counter[str]] = {s: Counter() for s in sources}
@@ -471,42 +521,49 @@ def crawl_source(
     options = options or ExtractionOptions()
     durations: dict[str, float] = {}
     started = time.monotonic()
-    with _timed(durations, "crawl"):
-        crawl = crawl_task.with_options(retries=crawl_retries)(resolved, root, max_pages)
-    # Earlier runs killed before their commit, and failed attempts of this one.
-    earlier = [c for c in uncommitted_crawl_ids(root, resolved.name) if c != crawl["crawl_id"]]
-    if earlier:
-        _say("%s: also extracting uncommitted earlier crawls %s", resolved.name, earlier)
-    staging = f"{FLOW_STAGING}/{_run_key(crawl['crawl_id'])}"
-    with _timed(durations, "plan"):
-        batches = plan_batches(
+    # The extraction workers start (spawn, imports) while the crawl child runs.
+    pool = _start_pool(workers) if workers != 1 else None
+    try:
+        with _timed(durations, "crawl"):
+            crawl = crawl_task.with_options(retries=crawl_retries)(resolved, root, max_pages)
+        # Earlier runs killed before their commit, and failed attempts of this one.
+        earlier = [c for c in uncommitted_crawl_ids(root, resolved.name) if c != crawl["crawl_id"]]
+        if earlier:
+            _say("%s: also extracting uncommitted earlier crawls %s", resolved.name, earlier)
+        staging = f"{FLOW_STAGING}/{_run_key(crawl['crawl_id'])}"
+        with _timed(durations, "plan"):
+            batches = plan_batches(
+                root,
+                staging,
+                source=resolved.name,
+                crawl_id=crawl["crawl_id"],
+                batch_pages=batch_pages,
+                learn_templates=options.use_template,
+                extra_crawl_ids=earlier,
+            )
+        crawl["problems"] = crawl_problems(root, resolved.name, crawl["crawl_id"])
+        stats = {
+            "crawl_id": crawl["crawl_id"],
+            "crawl_ids": [crawl["crawl_id"], *earlier],
+            "pages_fetched": crawl["pages_fetched"],
+            "status_counts": crawl["status_counts"],
+            "bytes_archived": crawl["bytes_archived"],
+        }
+        snapshots, extraction = _extract_and_commit(
             root,
             staging,
-            source=resolved.name,
-            crawl_id=crawl["crawl_id"],
-            batch_pages=batch_pages,
-            learn_templates=options.use_template,
-            extra_crawl_ids=earlier,
+            batches,
+            [resolved.name],
+            kind="crawl",
+            options=options,
+            workers=workers,
+            stats=stats,
+            durations=durations,
+            pool=pool,
         )
-    crawl["problems"] = crawl_problems(root, resolved.name, crawl["crawl_id"])
-    stats = {
-        "crawl_id": crawl["crawl_id"],
-        "crawl_ids": [crawl["crawl_id"], *earlier],
-        "pages_fetched": crawl["pages_fetched"],
-        "status_counts": crawl["status_counts"],
-        "bytes_archived": crawl["bytes_archived"],
-    }
-    snapshots, extraction = _extract_and_commit(
-        root,
-        staging,
-        batches,
-        [resolved.name],
-        kind="crawl",
-        options=options,
-        workers=workers,
-        stats=stats,
-        durations=durations,
-    )
+    finally:
+        if pool is not None:
+            pool.shutdown()  # idempotent; _extract_and_commit shut it down already
     durations["total"] = round(time.monotonic() - started, 3)
     summary = {
         "source": resolved.name,
