@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 #: Pages per extraction task: big enough that Prefect's per-task overhead is noise.
 DEFAULT_BATCH_PAGES = 2000
+#: Pages per pool task: small, so that no worker idles long at the end of a flow batch
+#: (the next flow batch starts only when this one is done).
+POOL_BATCH_PAGES = 50
 #: A flow's extraction pool is replaced after this many pages per worker (flat memory).
 POOL_PAGES_PER_WORKER = 5000
 #: Root-relative staging area of flow runs (inside `.staging/`, which no dataset glob reads).
@@ -275,7 +278,13 @@ def extract_batch(
         blob = json.loads(r.read_bytes(batch["templates_file"]))
         templates = {name: TemplateModel.from_json(text) for name, text in blob.items()}
     result = extract_pages(
-        root, pages, options, workers=workers, templates=templates, executor=executor
+        root,
+        pages,
+        options,
+        workers=workers,
+        templates=templates,
+        executor=executor,
+        batch_size=POOL_BATCH_PAGES,
     )
     rel = f"{staging}/articles-{batch['n']:05d}.parquet"
     pq.write_table(result.articles, r.path(rel), filesystem=r.fs)
