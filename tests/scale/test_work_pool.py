@@ -142,6 +142,9 @@ def test_two_workers_crawl_two_sources_into_one_s3_root(
             PREFECT_WORKER_QUERY_SECONDS="1",
             PREFECT_WORKER_PREFETCH_SECONDS="1",
             PREFECT_LOGGING_LEVEL="INFO",  # the worker logs which flow runs it submits
+            # ... to its console, which an in-process `newsarchive` call earlier in the session
+            # may have silenced in os.environ (flows.cli quiets Prefect's console handler).
+            PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="INFO",
         )
         logs = {name: tmp_path / f"{name}.log" for name in ("worker-1", "worker-2")}
         workers = [_start_worker(name, env, log) for name, log in logs.items()]
