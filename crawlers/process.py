@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import sys
 from collections.abc import Container
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         "counts": counts,
         "archive_error": stats.get("newsarchive/archive_error"),
         "crawl_error": failures[0] if failures else None,
+        # This process's own high-water mark (Linux reports KiB), for budgets and benchmarks.
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 

@@ -45,6 +45,7 @@ class CrawlResult:
     robots_forbidden: int
     skipped_archived: int
     counts: dict[str, int] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0  # the crawl process's peak resident memory
 
     @property
     def pages_fetched(self) -> int:

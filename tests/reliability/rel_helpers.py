@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import resource
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -26,8 +25,3 @@ crawl_helpers = _load("crawl_helpers", TESTS / "crawlers" / "crawl_helpers.py")
 fixture_server = crawl_helpers.fixture_server
 site_source = crawl_helpers.site_source
 SITE: Path = crawl_helpers.SITE
-
-
-def children_peak_rss_mb() -> float:
-    """Peak RSS of the largest child process waited for so far (MB)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
