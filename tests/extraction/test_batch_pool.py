@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from conftest import load_cases
+from extraction_helpers import load_cases
 
 from extraction.batch import extract_pages
 from extraction.options import ExtractionOptions, extractor_id

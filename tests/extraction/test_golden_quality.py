@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 
 import pytest
-from conftest import Case, load_cases
+from extraction_helpers import Case, load_cases
 
 from extraction.evaluation import score_page, summarize
 from extraction.extract import Article, Rejection, extract_article
