@@ -1,10 +1,16 @@
-"""Session fixtures shared by all tests: an isolated Prefect home and one Prefect test harness."""
+"""Session fixtures shared by all tests: an isolated Prefect home, one Prefect test harness,
+and a local S3 API (moto server)."""
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +35,29 @@ def prefect_harness() -> Iterator[None]:
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 (a free port), for the whole session."""
+    exe = Path(sys.executable).with_name("moto_server")
+    if not exe.exists():
+        pytest.skip("moto[server] is not installed")
+    log_path = tmp_path_factory.mktemp("moto") / "server.log"
+    with open(log_path, "w") as log_file:  # the server logs every request: to a file
+        proc = subprocess.Popen(
+            [str(exe), "-H", "127.0.0.1", "-p", "0"], stdout=log_file, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 30
+        port = None
+        while port is None and time.monotonic() < deadline:
+            if m := re.search(r"Running on http://127\.0\.0\.1:(\d+)", log_path.read_text()):
+                port = m.group(1)
+            else:
+                time.sleep(0.1)
+        assert port, "moto server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -10,9 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
@@ -27,32 +25,6 @@ from storage.views import connect
 from storage.warc import WarcWriter, iter_records, read_record
 
 pytestmark = pytest.mark.scale
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():
-        pytest.skip("moto[server] is not installed")
-    # The server logs every request: to a file, never to a pipe nobody drains.
-    log_path = tmp_path_factory.mktemp("moto") / "server.log"
-    with open(log_path, "w") as log_file:
-        proc = subprocess.Popen(
-            [str(exe), "-H", "127.0.0.1", "-p", "0"], stdout=log_file, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None and time.monotonic() < deadline:
-            if m := re.search(r"Running on http://127\.0\.0\.1:(\d+)", log_path.read_text()):
-                port = m.group(1)
-            else:
-                time.sleep(0.1)
-        assert port, "moto server did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
