@@ -22,6 +22,12 @@ from storage.warc import iter_records, list_warc_files, read_record
 
 SERVER = Path(fixture_server.__file__)
 ARTICLES = 120  # a dead site costs ~0.3 s per refused attempt (Twisted attempt delay)
+#: Errors a dying site can cause: refused once it is gone; lost, never answered or cut short
+#: when it died mid-request.
+NETWORK_FAILURE = re.compile(
+    r"^(Download)?(Connection|ResponseNeverReceived|ResponseFailed|ResponseDataLoss|Failed"
+    r"|TCPTimedOut|Timeout)\w*:"
+)
 
 
 def start_server(port: int = 0, generate: int = ARTICLES) -> tuple[subprocess.Popen[str], str]:
@@ -46,6 +52,20 @@ def start_server(port: int = 0, generate: int = ARTICLES) -> tuple[subprocess.Po
     return proc, proc.stdout.readline().strip()
 
 
+def sitemap_source(base: str, **settings: Any) -> Any:
+    """The generated site's articles, found through its sitemap only (no links, no robots)."""
+    return site_source(
+        base,
+        start_urls=[],
+        feeds=[],
+        sitemaps=[base + "/gen/sitemap.xml"],
+        article_url_patterns=["/gen/2026/"],
+        max_depth=0,
+        obey_robots=False,
+        **settings,
+    )
+
+
 def served(base: str) -> int:
     with urllib.request.urlopen(base + "/__log__", timeout=5) as resp:
         return len(json.load(resp))
@@ -62,14 +82,8 @@ def test_site_killed_mid_crawl_then_back(tmp_path: Path) -> None:
     root = str(tmp_path)
     proc, base = start_server()
     port = int(base.rsplit(":", 1)[1])
-    source = site_source(
+    source = sitemap_source(
         base,
-        start_urls=[],
-        feeds=[],
-        sitemaps=[base + "/gen/sitemap.xml"],
-        article_url_patterns=["/gen/2026/"],
-        max_depth=0,
-        obey_robots=False,
         concurrency_per_domain=8,
         retry_times=2,
         retry_backoff=0.01,
@@ -99,13 +113,8 @@ def test_site_killed_mid_crawl_then_back(tmp_path: Path) -> None:
     assert max(attempts.values()) <= 3  # retried within bounds (retry_times=2)
     failed = {r["url"] for r in rows if r["status"] is None}
     ok = {r["url"] for r in rows if r["status"] == 200}
-    # Refused once the site is gone; lost, never answered or cut short when it died mid-request.
-    network_failure = re.compile(
-        r"^(Download)?(Connection|ResponseNeverReceived|ResponseFailed|ResponseDataLoss|Failed"
-        r"|TCPTimedOut|Timeout)\w*:"
-    )
     errors = [r["error"] or "" for r in rows if r["status"] is None]
-    assert failed and ok and all(network_failure.match(e) for e in errors), set(errors)
+    assert failed and ok and all(NETWORK_FAILURE.match(e) for e in errors), set(errors)
     assert all(attempts[u] == 3 for u in failed - ok)  # each gave up after 3 attempts
     records_readable(root, rows)
     # The site comes back on the same address: the rerun fetches what is missing, only that.
@@ -154,14 +163,8 @@ def test_disk_full_during_crawl_is_a_clear_error_and_nothing_torn(tmp_path: Path
     root = str(tmp_path / "archive")
     proc, base = start_server(generate=200)
     try:
-        source = site_source(
+        source = sitemap_source(
             base,
-            start_urls=[],
-            feeds=[],
-            sitemaps=[base + "/gen/sitemap.xml"],
-            article_url_patterns=["/gen/2026/"],
-            max_depth=0,
-            obey_robots=False,
         )
         job = crawl_job(
             source, root, crawl_id="c-full", result_path=str(tmp_path / "r.json"), pages_batch=20
@@ -196,14 +199,8 @@ def test_two_crawls_of_one_source_second_exits_clearly_nothing_twice(tmp_path: P
     root = str(tmp_path / "archive")
     proc, base = start_server(generate=60)
     try:
-        source = site_source(
+        source = sitemap_source(
             base,
-            start_urls=[],
-            feeds=[],
-            sitemaps=[base + "/gen/sitemap.xml"],
-            article_url_patterns=["/gen/2026/"],
-            max_depth=0,
-            obey_robots=False,
             concurrency_per_domain=1,
             download_delay=0.05,  # ~3 s of crawling: the second crawl starts meanwhile
             autothrottle=False,
