@@ -102,17 +102,30 @@ class Root:
             return None
         return float(info.mtime.timestamp())
 
+    def _select(self, sel: pafs.FileSelector) -> list[pafs.FileInfo]:
+        """List a selector, riding out a directory created while it is listed: pyarrow's
+        local listing fails the directory, then checks it exists; when another process
+        creates it in between, pyarrow raises FileNotFoundError for a directory that exists.
+        A second listing then sees it (or sees a real absence and returns nothing)."""
+        for attempt in range(5):
+            try:
+                return list(self.fs.get_file_info(sel))
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+        return []
+
     def listdir(self, rel: str = "") -> list[str]:
         """Immediate children (files and directories) of a directory, root-relative, sorted."""
         sel = pafs.FileSelector(self.path(rel), allow_not_found=True, recursive=False)
-        return sorted(self.rel(i.path) for i in self.fs.get_file_info(sel))
+        return sorted(self.rel(i.path) for i in self._select(sel))
 
     def glob(self, rel: str = "", suffix: str = "") -> list[str]:
         """All files below a directory (recursive) whose names end with `suffix`, sorted."""
         sel = pafs.FileSelector(self.path(rel), allow_not_found=True, recursive=True)
         return sorted(
             self.rel(i.path)
-            for i in self.fs.get_file_info(sel)
+            for i in self._select(sel)
             if i.type == pafs.FileType.File and i.path.endswith(suffix)
         )
 

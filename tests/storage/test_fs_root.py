@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,28 @@ def test_escaping_paths_refused(tmp_path: Path, bad: str) -> None:
     root = open_root(str(tmp_path))
     with pytest.raises(ArchivePathError):
         root.path(bad)
+
+
+def test_listing_rides_out_a_directory_appearing_and_vanishing(tmp_path: Path) -> None:
+    """pyarrow's local listing raises FileNotFoundError when the directory is created between
+    its failed opendir and its existence check (seen in CI: a crawl creating its first pages
+    partition while the test polled it). The archive's listings never raise for that."""
+    r = open_root(str(tmp_path))
+    target = tmp_path / "pages" / "source=x"
+    stop = threading.Event()
+
+    def toggle() -> None:
+        while not stop.is_set():
+            (target / "crawl_date=2026-01-01").mkdir(parents=True, exist_ok=True)
+            (target / "crawl_date=2026-01-01").rmdir()
+            target.rmdir()
+
+    thread = threading.Thread(target=toggle)
+    thread.start()
+    try:
+        for _ in range(3000):
+            assert r.glob("pages/source=x", ".parquet") == []
+            r.listdir("pages/source=x")
+    finally:
+        stop.set()
+        thread.join()
