@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import errno
-import gzip
+import hashlib
 import http
 import io
 import logging
 import os
 import re
 import threading
+import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +94,69 @@ def _warc_date(when: datetime | None) -> str:
     return str(datetime_to_iso_date(when, use_micros=True))
 
 
+#: WARC Content-Type of the record types this writer builds itself.
+_RECORD_CONTENT_TYPES = {
+    "response": "application/http; msgtype=response",
+    "request": "application/http; msgtype=request",
+    "metadata": "application/warc-fields",
+}
+
+
+def _sha1_b32(*parts: bytes) -> str:
+    h = hashlib.sha1()  # the WARC digest algorithm (not a security use)
+    for part in parts:
+        h.update(part)
+    return "sha1:" + base64.b32encode(h.digest()).decode("ascii")
+
+
+def _http_block(first_line: str, headers: list[tuple[str, str]], request: bool) -> bytes:
+    """The HTTP status/request line and headers as warcio writes them (%-encoded if needed)."""
+    text = first_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+    try:
+        return text.encode("ascii")
+    except UnicodeEncodeError:
+        # Rare: let warcio %-encode the non-ASCII header values exactly as it always did.
+        if request:
+            sh = StatusAndHeaders(first_line, headers, is_http_request=True)
+        else:
+            proto, _, rest = first_line.partition(" ")
+            sh = StatusAndHeaders(rest, headers, protocol=proto)
+        return bytes(sh.to_ascii_bytes())
+
+
+def _build_record(
+    record_type: str,
+    uri: str,
+    warc_fields: list[tuple[str, str]],
+    http_block: bytes,
+    payload: bytes,
+) -> tuple[bytes, str, str]:
+    """One uncompressed WARC/1.1 record: (bytes, record id, payload digest).
+
+    Byte for byte what warcio's WARCWriter writes for the same record (header order,
+    digests, Content-Length), without its per-record Python stream machinery: the
+    digests and the copy are single C calls on whole buffers (the GIL is released).
+    """
+    record_id = f"<urn:uuid:{uuid.uuid4()}>"
+    payload_digest = _sha1_b32(payload)
+    block_digest = _sha1_b32(http_block, payload) if http_block else payload_digest
+    fields = [*warc_fields, ("WARC-Type", record_type), ("WARC-Record-ID", record_id)]
+    if uri:
+        fields.append(("WARC-Target-URI", uri))
+    fields += [
+        ("WARC-Payload-Digest", payload_digest),
+        ("WARC-Block-Digest", block_digest),
+        ("Content-Type", _RECORD_CONTENT_TYPES[record_type]),
+        ("Content-Length", str(len(http_block) + len(payload))),
+    ]
+    head = "WARC/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n"
+    return (
+        b"".join((head.encode("utf-8"), http_block, payload, b"\r\n\r\n")),
+        record_id,
+        payload_digest,
+    )
+
+
 def _check_name(kind: str, value: str) -> None:
     if not _SAFE_NAME.match(value) or ".." in value:
         raise ValueError(f"invalid {kind} for a WARC file name: {value!r}")
@@ -167,7 +232,7 @@ class WarcWriter:
             "isPartOf": f"{self.source}/{self.crawl_id}",
         }
         rec = self._builder.create_warcinfo_record(name.rsplit("/", 1)[-1], info)
-        self._append(rec)
+        self._append(self._serialize(rec), rec.rec_headers.get_header("WARC-Record-ID"), None)
 
     def _close_current(self) -> None:
         if self._out is None:
@@ -212,11 +277,12 @@ class WarcWriter:
         buf = io.BytesIO()
         self._builder.out = buf
         self._builder.write_record(record)
-        # One gzip member per record: any record can be read alone from its offset.
-        return gzip.compress(buf.getvalue(), compresslevel=self.compress_level, mtime=0)
+        return buf.getvalue()
 
-    def _append(self, record: Any) -> RecordRef:
-        data = self._serialize(record)
+    def _append(self, raw: bytes, record_id: str | None, payload_digest: str | None) -> RecordRef:
+        # One gzip member per record: any record can be read alone from its offset.
+        # (gzip.compress with mtime=0 is zlib.compress with wbits=31, which releases the GIL.)
+        data = zlib.compress(raw, self.compress_level, wbits=31)
         assert self._out is not None and self._file is not None
         offset = self._pos
         try:
@@ -240,27 +306,27 @@ class WarcWriter:
                     log.warning("could not truncate %s after a failed write", self._file)
             raise
         self._pos = offset + len(data)
-        self.last_record_id = record.rec_headers.get_header("WARC-Record-ID")
-        self.last_payload_digest = record.rec_headers.get_header("WARC-Payload-Digest")
+        self.last_record_id = record_id
+        self.last_payload_digest = payload_digest
         return RecordRef(self._file, offset, len(data))
 
-    def _write(self, record: Any) -> RecordRef:
+    def _write(self, record: tuple[bytes, str, str]) -> RecordRef:
         with self._lock:
             if self._out is None or self._pos >= self.max_size:
                 self._open_next()
-            return self._append(record)
+            return self._append(*record)
 
     def _warc_headers(
         self,
         fetched_at: datetime | None,
         ip_address: str | None,
         concurrent_to: str | None,
-    ) -> dict[str, str]:
-        h = {"WARC-Date": _warc_date(fetched_at)}
+    ) -> list[tuple[str, str]]:
+        h = [("WARC-Date", _warc_date(fetched_at))]
         if ip_address:
-            h["WARC-IP-Address"] = ip_address
+            h.append(("WARC-IP-Address", ip_address))
         if concurrent_to:
-            h["WARC-Concurrent-To"] = concurrent_to
+            h.append(("WARC-Concurrent-To", concurrent_to))
         return h
 
     def write_response(
@@ -299,14 +365,13 @@ class WarcWriter:
             except ValueError:
                 reason = ""
         statusline = f"{status} {reason}".strip()
-        http_headers = StatusAndHeaders(statusline, hdrs, protocol=protocol)
-        rec = self._builder.create_warc_record(
-            url,
+        first = f"{protocol} {statusline}" if protocol and statusline else protocol + statusline
+        rec = _build_record(
             "response",
-            payload=io.BytesIO(body),
-            length=len(body),
-            http_headers=http_headers,
-            warc_headers_dict=self._warc_headers(fetched_at, ip_address, concurrent_to),
+            url,
+            self._warc_headers(fetched_at, ip_address, concurrent_to),
+            _http_block(first, hdrs, request=False),
+            body,
         )
         return self._write(rec)
 
@@ -330,16 +395,13 @@ class WarcWriter:
         if not any(k.lower() == "host" for k, _ in hdrs) and parts.netloc:
             hdrs.insert(0, ("Host", parts.netloc))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        http_headers = StatusAndHeaders(
-            f"{method} {target}", hdrs, protocol="HTTP/1.1", is_http_request=True
-        )
-        rec = self._builder.create_warc_record(
-            url,
+        # As warcio has always written it: the request line without the HTTP version.
+        rec = _build_record(
             "request",
-            payload=io.BytesIO(body),
-            length=len(body),
-            http_headers=http_headers,
-            warc_headers_dict=self._warc_headers(fetched_at, None, concurrent_to),
+            url,
+            self._warc_headers(fetched_at, None, concurrent_to),
+            _http_block(f"{method} {target}", hdrs, request=True),
+            body,
         )
         return self._write(rec)
 
@@ -353,13 +415,8 @@ class WarcWriter:
     ) -> RecordRef:
         """A `metadata` record of `name: value` lines (application/warc-fields)."""
         lines = "".join(f"{k}: {' '.join(str(v).split())}\r\n" for k, v in fields).encode("utf-8")
-        rec = self._builder.create_warc_record(
-            url,
-            "metadata",
-            payload=io.BytesIO(lines),
-            length=len(lines),
-            warc_content_type="application/warc-fields",
-            warc_headers_dict=self._warc_headers(fetched_at, None, concurrent_to),
+        rec = _build_record(
+            "metadata", url, self._warc_headers(fetched_at, None, concurrent_to), b"", lines
         )
         return self._write(rec)
 

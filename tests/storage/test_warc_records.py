@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import io
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from storage.warc import WarcError, WarcWriter, iter_records, list_warc_files, read_record
 
@@ -159,3 +164,111 @@ def test_bad_locations_are_clear_errors(tmp_path: Path) -> None:
         read_record(str(tmp_path), resp.warc_file, resp.offset, resp.length + 5)
     with pytest.raises(ValueError):
         WarcWriter(str(tmp_path), "../evil", "c6")
+
+
+def _warcio_reference(kind: str, url: str, warc_fields: dict, http: Any, payload: bytes) -> bytes:
+    """The record warcio's own WARCWriter builds from the same values (the writer's old path)."""
+    builder = WARCWriter(io.BytesIO(), gzip=False, warc_version="1.1")
+    rec = builder.create_warc_record(
+        url,
+        kind,
+        payload=io.BytesIO(payload),
+        length=len(payload),
+        http_headers=http,
+        warc_content_type="application/warc-fields" if kind == "metadata" else "",
+        warc_headers_dict=warc_fields,
+    )
+    builder.write_record(rec)
+    return bytes(builder.out.getvalue())
+
+
+def test_records_are_byte_identical_to_warcio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The writer builds records itself (speed); warcio must produce exactly the same bytes.
+    fixed = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
+    rid = f"<urn:uuid:{fixed}>"
+    when = "2026-03-04T05:06:07.123456Z"
+    hdrs = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+        (b"X-Bytes", b"caf\xe9 d\xe9j\xe0"),  # latin-1, %-encoded by warcio
+        ("X-Multi", "line\r\nbreak"),
+    ]
+    with WarcWriter(str(tmp_path), "news", "c7") as w:
+        refs = [
+            w.write_response(
+                "http://news.test/a?b=1", 200, hdrs, HTML, fetched_at=WHEN, ip_address="::1"
+            ),
+            w.write_response("http://news.test/x", 799, [], b"", fetched_at=WHEN),
+            w.write_response(
+                "http://news.test/gz",
+                200,
+                [("Content-Encoding", "gzip")],
+                HTML,
+                body_is_decoded=True,
+                fetched_at=WHEN,
+                concurrent_to=rid,
+                protocol="HTTP/1.0",
+            ),
+            w.write_request(
+                "http://news.test:8080/a%20b?q=%C3%BC",
+                [("Cookie", "s"), ("Accept", "*/*")],
+                method="POST",
+                body=b"x=1",
+                fetched_at=WHEN,
+                concurrent_to=rid,
+            ),
+            w.write_failure("http://news.test/down", "Err: über\nline", fetched_at=WHEN),
+        ]
+    stored = tmp_path / w.files[0]
+    data = stored.read_bytes()
+    got = [gzip.decompress(data[r.offset : r.offset + r.length]) for r in refs]
+    sh = StatusAndHeaders
+    clean = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+        ("X-Bytes", "caf\xe9 d\xe9j\xe0"),
+        ("X-Multi", "line  break"),
+    ]
+    ip = {"WARC-Date": when, "WARC-IP-Address": "::1"}
+    conc = {"WARC-Date": when, "WARC-Concurrent-To": rid}
+    decoded_hdrs = [("X-Archive-Orig-Content-Encoding", "gzip"), ("Content-Length", str(len(HTML)))]
+    request_hdrs = [("Host", "news.test:8080"), ("Cookie", "REDACTED"), ("Accept", "*/*")]
+    expected = [
+        _warcio_reference(
+            "response", "http://news.test/a?b=1", ip, sh("200 OK", clean, "HTTP/1.1"), HTML
+        ),
+        _warcio_reference(
+            "response", "http://news.test/x", {"WARC-Date": when}, sh("799", [], "HTTP/1.1"), b""
+        ),
+        _warcio_reference(
+            "response", "http://news.test/gz", conc, sh("200 OK", decoded_hdrs, "HTTP/1.0"), HTML
+        ),
+        _warcio_reference(
+            "request",
+            "http://news.test:8080/a%20b?q=%C3%BC",
+            conc,
+            sh("POST /a%20b?q=%C3%BC", request_hdrs, is_http_request=True),
+            b"x=1",
+        ),
+        _warcio_reference(
+            "metadata",
+            "http://news.test/down",
+            {"WARC-Date": when},
+            None,
+            "fetch-error: Err: über line\r\n".encode(),
+        ),
+    ]
+    for mine, reference in zip(got, expected, strict=True):
+        assert mine == reference
+    with open(stored, "rb") as f:  # and warcio reads them back at their offsets
+        it = ArchiveIterator(f)
+        offsets = []
+        for record in it:
+            record.content_stream().read()
+            offsets.append(it.get_record_offset())
+    assert offsets[1:] == [r.offset for r in refs]
