@@ -22,6 +22,7 @@ from trafilatura.utils import load_html
 from extraction import metadata as md
 from extraction.boilerplate import filter_paragraphs
 from extraction.encoding import decode_html
+from extraction.fast_xpaths import fast_prunes
 from extraction.jsonld_body import repair_with_article_body
 from extraction.options import ExtractionOptions
 from extraction.pagetype import listing_reason
@@ -385,18 +386,19 @@ def _trafilatura(
     precision: bool,
 ) -> Any:
     """One trafilatura pass (it copies the tree it is given, so passes are independent)."""
-    return trafilatura.bare_extraction(
-        tree,
-        url=url,
-        favor_precision=precision,
-        favor_recall=options.favor_recall,
-        include_comments=options.include_comments,
-        include_tables=options.include_tables,
-        with_metadata=options.trafilatura_metadata,
-        deduplicate=False,
-        prune_xpath=list(options.prune_xpath) or None,
-        date_extraction_params=date_params,
-    )
+    with fast_prunes():
+        return trafilatura.bare_extraction(
+            tree,
+            url=url,
+            favor_precision=precision,
+            favor_recall=options.favor_recall,
+            include_comments=options.include_comments,
+            include_tables=options.include_tables,
+            with_metadata=options.trafilatura_metadata,
+            deduplicate=False,
+            prune_xpath=list(options.prune_xpath) or None,
+            date_extraction_params=date_params,
+        )
 
 
 def _same_line(a: str, b: str) -> bool:

@@ -1,0 +1,258 @@
+"""Exact Python stand-ins for trafilatura's costliest regex XPath prunes, used per call.
+
+trafilatura prunes every tree several times with XPaths built on EXSLT ``re:test``, which
+lxml answers by calling back into Python for every candidate element and attribute: on a
+news page these prunes cost about a third of the whole extraction. The stand-ins below walk
+the tree once with lxml's C tag filter and test the same regexes on the same attribute
+strings, returning the same elements in the same (document) order.
+
+Exactness rests on three XPath facts, each covered by tests/extraction/test_fast_xpaths.py
+(random trees, stand-in vs. XPath):
+
+* ``re:test(@a, p)`` is ``re.search(p, value)``, the empty string when ``@a`` is missing
+  (lxml compiles ``p`` with ``re.UNICODE``; no expression here passes flags);
+* ``re:test(@a|@b, p)`` and ``starts-with(@a|@b, s)`` see only the node-set's first node,
+  i.e. whichever of the two attributes comes first in the element's source order;
+* ``.//*[self::t]`` is ``iterdescendants(t)``: descendants only, in document order.
+
+A stand-in replaces an expression only while its XPath text is exactly the one it was
+written for (`EXPECTED`); any other trafilatura version keeps its own XPaths.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura import xpaths
+
+logger = logging.getLogger(__name__)
+
+Matcher = Callable[[HtmlElement], list[HtmlElement]]
+
+_OVERALL_TAGS = ("div", "item", "list", "p", "section", "span")
+_OVERALL_COOKIE = re.compile("cookie").search
+_OVERALL_ID = re.compile(
+    "^shar|social|viral|newsletter|syndication|tags|sidebar|banner|bread-?crumb|button|author"
+    "|^(?:jp-|dpsp-content)|bmdh|footer|Footer|share|Share|nav|Nav|menu|related"
+    "|message-container|premium|^ad-"
+).search
+_OVERALL_CLASS = re.compile(
+    "^shar|social|viral|newsletter|syndication|tags|sidebar|banner|bread-?crumb|button|author"
+    "|^(?:nav|post-nav|ZendeskForm)|subnav|avigation|navbar|navbox|menu|bar| ad |-ad-"
+    "|(?:^| )ad-|dfp[Aa]d|outbrain|taboola|criteo|paid-?content|widget|footer|Footer|byline"
+    "|Byline|share-|sociable|embedded|embed|tag-list|consent|modal-content|permission|elated"
+    "|next-|-stories|most-popular|more-on|meta|rating|attachment|timestamp|user-info"
+    "|user-profile|-icon|article-infos|message-container|slide|viewport|overlay|options"
+    "|expand|obfuscated|blurred|mol-factbox|yin|zlylin|nfoline"
+).search
+_HIDDEN = re.compile("hidden").search
+_HIDDEN_ID = re.compile("reader-comments|akismet").search
+_HIDDEN_CLASS = re.compile(
+    "^hide-|comments-title|nocomments|-reply-|message|akismet|suggest-links|-hide-|hide-print"
+    "| hidden| hide|noprint|notloaded"
+).search
+_SCROLL = re.compile("mvp-post-add-(?:box|wrap)|infinite-?scroll").search
+_MVP = re.compile("mvp-post-add-(?:box|wrap)").search
+_COMMENTS_ID = re.compile("^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)").search
+_COMMENTS_ID_LIST = re.compile("^(?:[Cc]omment(?!ary)|comol)").search
+_COMMENTS_CLASS = re.compile("^[Cc]omment(?!ary)|(?:article|post)-comments").search
+
+
+def _first_of(el: HtmlElement, a: str, b: str) -> str:
+    """XPath ``string(@a|@b)``: the value of whichever attribute comes first in the source."""
+    va, vb = el.get(a), el.get(b)
+    if va is None:
+        return vb or ""
+    if vb is None:
+        return va
+    keys = el.keys()
+    return va if keys.index(a) < keys.index(b) else vb
+
+
+def overall_discard_blocks(tree: HtmlElement) -> list[HtmlElement]:
+    """OVERALL_DISCARD_XPATH[0]: navigation, share, ad, footer... blocks by id/class/role."""
+    found = []
+    for el in tree.iterdescendants(*_OVERALL_TAGS):
+        get = el.get
+        if (
+            _OVERALL_CLASS(get("class") or "")
+            or _OVERALL_ID(get("id") or "")
+            or get("data-lp-replacement-content") is not None
+            or "nav" in (get("role") or "").replace("N", "n")
+            or "MostPopularStories" in (get("data-component") or "")
+            or _OVERALL_COOKIE(_first_of(el, "id", "class"))
+        ):
+            found.append(el)
+    return found
+
+
+def overall_discard_hidden(tree: HtmlElement) -> list[HtmlElement]:
+    """OVERALL_DISCARD_XPATH[1]: hidden elements, reply forms, comment titles (any tag)."""
+    found = []
+    for el in tree.iterdescendants(etree.Element):
+        if not len(el.attrib):
+            continue  # every clause needs an attribute
+        get = el.get
+        cls = get("class")
+        style = get("style") or ""
+        if (
+            cls == "comments-title"
+            or _first_of(el, "id", "class").startswith("reply-")
+            or _HIDDEN(_first_of(el, "id", "style"))
+            or "display:none" in style
+            or "display: none" in style
+            or _HIDDEN_ID(get("id") or "")
+            or _HIDDEN_CLASS(cls or "")
+            or get("aria-hidden") == "true"
+        ):
+            found.append(el)
+    return found
+
+
+def raw_tree_scroll(tree: HtmlElement) -> list[HtmlElement]:
+    """RAW_TREE_PRUNE_XPATH[0]: appended follow-up articles (infinite scroll containers)."""
+    found = []
+    for el in tree.iterdescendants("div", "section", "aside"):
+        ident, cls = el.get("id") or "", el.get("class") or ""
+        if (_SCROLL(ident) or _SCROLL(cls)) and (
+            next(el.iterdescendants("h1"), None) is None or _MVP(ident) or _MVP(cls)
+        ):
+            found.append(el)
+    return found
+
+
+def raw_tree_share(tree: HtmlElement) -> list[HtmlElement]:
+    """RAW_TREE_PRUNE_XPATH[1]: Elementor share-button bars."""
+    return [
+        el
+        for el in tree.iterdescendants("div", "section", "aside")
+        if "elementor-share-buttons" in (el.get("class") or "")
+    ]
+
+
+def comment_blocks(tree: HtmlElement) -> list[HtmlElement]:
+    """REMOVE_COMMENTS_XPATH[0]: comment sections (after tag conversion, lists are <list>)."""
+    return [
+        el
+        for el in tree.iterdescendants("div", "list", "section", "details")
+        if _COMMENTS_ID(el.get("id") or "") or _COMMENTS_CLASS(el.get("class") or "")
+    ]
+
+
+def comment_blocks_and_lists(tree: HtmlElement) -> list[HtmlElement]:
+    """REMOVE_COMMENTS_AND_LISTS_XPATH[0]: comment sections and ol/ul comment lists."""
+    found = []
+    for el in tree.iterdescendants("div", "list", "section", "details", "ol", "ul"):
+        ident, cls = el.get("id") or "", el.get("class") or ""
+        if not (_COMMENTS_ID(ident) or _COMMENTS_CLASS(cls)):
+            continue
+        if el.tag not in ("ol", "ul") or _COMMENTS_ID_LIST(ident) or _COMMENTS_CLASS(cls):
+            found.append(el)
+    return found
+
+
+#: trafilatura.xpaths list name -> (the XPath texts a stand-in was written for, stand-ins).
+EXPECTED: dict[str, tuple[tuple[str, ...], tuple[Matcher, ...]]] = {
+    "OVERALL_DISCARD_XPATH": (
+        (
+            """
+        .//*[self::div or self::item or self::list or self::p or self::section or self::span][
+        @data-lp-replacement-content or
+        contains(translate(@role, 'N', 'n'), 'nav') or
+        contains(@data-component, 'MostPopularStories') or
+        re:test(@id|@class, 'cookie') or
+        re:test(@id, '^shar|social|viral|newsletter|syndication|tags|sidebar|banner|bread-?crumb|button|author|^(?:jp-|dpsp-content)|bmdh|footer|Footer|share|Share|nav|Nav|menu|related|message-container|premium|^ad-') or
+        re:test(@class, '^shar|social|viral|newsletter|syndication|tags|sidebar|banner|bread-?crumb|button|author|^(?:nav|post-nav|ZendeskForm)|subnav|avigation|navbar|navbox|menu|bar| ad |-ad-|(?:^| )ad-|dfp[Aa]d|outbrain|taboola|criteo|paid-?content|widget|footer|Footer|byline|Byline|share-|sociable|embedded|embed|tag-list|consent|modal-content|permission|elated|next-|-stories|most-popular|more-on|meta|rating|attachment|timestamp|user-info|user-profile|-icon|article-infos|message-container|slide|viewport|overlay|options|expand|obfuscated|blurred|mol-factbox|yin|zlylin|nfoline')]
+        """,  # noqa: E501
+            """
+        .//*[@class='comments-title' or
+        starts-with(@id|@class, 'reply-') or
+        re:test(@id|@style, 'hidden') or
+        contains(@style, 'display:none') or contains(@style, 'display: none') or
+        re:test(@id, 'reader-comments|akismet') or
+        re:test(@class, '^hide-|comments-title|nocomments|-reply-|message|akismet|suggest-links|-hide-|hide-print| hidden| hide|noprint|notloaded') or @aria-hidden='true']
+        """,  # noqa: E501
+        ),
+        (overall_discard_blocks, overall_discard_hidden),
+    ),
+    "RAW_TREE_PRUNE_XPATH": (
+        (
+            """
+        .//*[self::div or self::section or self::aside][
+        re:test(@id, 'mvp-post-add-(?:box|wrap)|infinite-?scroll') or
+        re:test(@class, 'mvp-post-add-(?:box|wrap)|infinite-?scroll')][
+        not(.//h1) or re:test(@id, 'mvp-post-add-(?:box|wrap)') or re:test(@class, 'mvp-post-add-(?:box|wrap)')]
+        """,  # noqa: E501
+            ".//*[self::div or self::section or self::aside]"
+            "[contains(@class, 'elementor-share-buttons')]",
+        ),
+        (raw_tree_scroll, raw_tree_share),
+    ),
+    "REMOVE_COMMENTS_XPATH": (
+        (
+            """
+        .//*[self::div or self::list or self::section or self::details][
+        re:test(@id, '^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)') or
+        re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments')]
+        """,
+        ),
+        (comment_blocks,),
+    ),
+    "REMOVE_COMMENTS_AND_LISTS_XPATH": (
+        (
+            """
+        .//*[self::div or self::list or self::section or self::details or self::ol or self::ul][
+        re:test(@id, '^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)') or
+        re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments')][
+        not(self::ol or self::ul) or re:test(@id, '^(?:[Cc]omment(?!ary)|comol)') or re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments')]
+        """,  # noqa: E501
+        ),
+        (comment_blocks_and_lists,),
+    ),
+}
+
+
+def _original_xpaths(name: str) -> list[etree.XPath] | None:
+    """The list's XPaths when they are exactly the ones the stand-ins were written for."""
+    current = getattr(xpaths, name, None)
+    texts, _ = EXPECTED[name]
+    if not isinstance(current, list) or len(current) != len(texts):
+        return None
+    if not all(
+        isinstance(x, etree.XPath) and x.path == t for x, t in zip(current, texts, strict=True)
+    ):
+        return None
+    return list(current)
+
+
+def active_lists() -> list[str]:
+    """Names of the trafilatura XPath lists the stand-ins can replace in this installation."""
+    return [name for name in EXPECTED if _original_xpaths(name) is not None]
+
+
+@contextmanager
+def fast_prunes() -> Iterator[None]:
+    """Within the block, trafilatura's matching XPath lists hold the stand-ins instead.
+
+    The lists are swapped in place (trafilatura's modules share them) and restored on exit,
+    also on an exception or a timeout, so plain trafilatura calls outside are untouched.
+    Re-entering while active is a no-op (the lists no longer hold the original XPaths).
+    """
+    swapped: list[tuple[list[etree.XPath], list[etree.XPath]]] = []
+    try:
+        for name, (_, matchers) in EXPECTED.items():
+            originals = _original_xpaths(name)
+            if originals is None:
+                continue
+            target = getattr(xpaths, name)
+            swapped.append((target, originals))
+            target[:] = matchers
+        yield
+    finally:
+        for target, originals in swapped:
+            target[:] = originals

@@ -1,0 +1,115 @@
+"""The Python stand-ins select exactly what trafilatura's XPaths select, in the same order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trafilatura
+from extraction_helpers import Case
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura import xpaths
+
+from extraction import fast_xpaths
+from extraction.extract import parse_html
+
+TAGS = [
+    "div", "item", "list", "p", "section", "span", "aside", "details", "ol", "ul", "h1", "a",
+    "form", "article", "DIV",
+]  # fmt: skip
+ATTRS = [
+    "id", "class", "style", "role", "aria-hidden", "data-component",
+    "data-lp-replacement-content", "title",
+]  # fmt: skip
+#: Fragments of the regexes' tokens, near misses and case variants.
+TOKENS = [
+    "", "x", "cookie", "Cookie", "share-", "shar", "Share", "social", "nav", "Nav", "N",
+    "navigation", "menu", "bar", "ad", "ad-", " ad ", "dfpAd", "widget", "footer", "meta",
+    "comment", "Comment", "comments", "commentary", "Comments", "comol", "disqus_thread",
+    "dsq-comments", "article-comments", "post-comments", "comments-title", "reply-", "-reply-",
+    "hidden", "hide-", " hide", "display:none", "display: none", "true", "false",
+    "reader-comments", "akismet", "message", "mvp-post-add-box", "mvp-post-add-wrap",
+    "infinite-scroll", "infinitescroll", "elementor-share-buttons", "MostPopularStories",
+    "yin", "related", "elated", "tags", "tag-list", "ZendeskForm", "\u00e9", " ",
+]  # fmt: skip
+
+VALUES = st.lists(st.sampled_from(TOKENS), max_size=3).flatmap(
+    lambda parts: st.sampled_from(["", " ", "-", "_"]).map(lambda sep: sep.join(parts))
+)
+ATTRIBUTES = st.lists(
+    st.tuples(st.sampled_from(ATTRS), VALUES), max_size=4, unique_by=lambda a: a[0]
+)
+NODES = st.recursive(
+    st.tuples(st.sampled_from(TAGS), ATTRIBUTES, st.just([])),
+    lambda children: st.tuples(st.sampled_from(TAGS), ATTRIBUTES, st.lists(children, max_size=4)),
+    max_leaves=25,
+)
+
+
+def _build(parent: etree._Element, node: tuple[str, list[tuple[str, str]], list[Any]]) -> None:
+    tag, attributes, children = node
+    el = etree.SubElement(parent, tag)
+    for name, value in attributes:  # in order: the source order decides @a|@b
+        el.set(name, value)
+    el.text = "text"
+    for child in children:
+        _build(el, child)
+
+
+def _pairs() -> list[tuple[str, etree.XPath, fast_xpaths.Matcher]]:
+    pairs = []
+    for name, (_, matchers) in fast_xpaths.EXPECTED.items():
+        for xpath, matcher in zip(getattr(xpaths, name), matchers, strict=True):
+            pairs.append((name, xpath, matcher))
+    return pairs
+
+
+def _assert_same(tree: HtmlElement) -> None:
+    for name, xpath, matcher in _pairs():
+        expected = xpath(tree)
+        got = matcher(tree)
+        assert len(got) == len(expected), name
+        assert all(a is b for a, b in zip(got, expected, strict=True)), name
+
+
+def test_every_stand_in_is_active_for_the_installed_trafilatura() -> None:
+    # A trafilatura upgrade that changes an XPath disables its stand-in (correct but slower):
+    # this test says so, so that the stand-in gets rewritten rather than silently dropped.
+    assert fast_xpaths.active_lists() == list(fast_xpaths.EXPECTED), trafilatura.__version__
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nodes=st.lists(NODES, min_size=1, max_size=4))
+def test_stand_ins_match_xpaths_on_random_trees(nodes: list[Any]) -> None:
+    root = parse_html("<html><body><p>x</p></body></html>")
+    assert root is not None
+    body = root.find("body")
+    for node in nodes:
+        _build(body, node)
+    _assert_same(root)
+    # the same markup through the HTML parser (attribute order and tag case as parsed)
+    reparsed = parse_html(etree.tostring(root, method="html", encoding="unicode"))
+    assert reparsed is not None
+    _assert_same(reparsed)
+
+
+def test_stand_ins_match_xpaths_on_fixture_pages(cases: list[Case]) -> None:
+    for case in cases:
+        tree = parse_html(case.html.decode("utf-8", "replace"))
+        if tree is not None:
+            _assert_same(tree)
+
+
+def test_fast_prunes_swaps_and_restores_the_lists() -> None:
+    before = {name: list(getattr(xpaths, name)) for name in fast_xpaths.EXPECTED}
+    with pytest.raises(RuntimeError), fast_xpaths.fast_prunes():
+        assert xpaths.OVERALL_DISCARD_XPATH[0] is fast_xpaths.overall_discard_blocks
+        with fast_xpaths.fast_prunes():  # re-entry changes nothing and restores nothing
+            assert xpaths.OVERALL_DISCARD_XPATH[0] is fast_xpaths.overall_discard_blocks
+        assert xpaths.OVERALL_DISCARD_XPATH[0] is fast_xpaths.overall_discard_blocks
+        raise RuntimeError("a failure inside trafilatura")
+    after = {name: list(getattr(xpaths, name)) for name in fast_xpaths.EXPECTED}
+    assert all(all(a is b for a, b in zip(before[n], after[n], strict=True)) for n in before)
