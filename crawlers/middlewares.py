@@ -8,7 +8,8 @@ import logging
 import os
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -118,10 +119,16 @@ class WarcArchiveMiddleware:
     """Writes every fetch (responses of any status, and failures) to WARC and `pages` rows.
 
     Sits closest to the downloader, so it sees raw bodies (before decompression) and every
-    redirect hop and retry. Writes run on one worker thread, off the reactor; pages rows are
-    flushed in batches (size or age) so a killed crawl loses at most the last batch, and a
-    row is only buffered after the WARC record it points to was written.
+    redirect hop and retry. Writes run on one worker thread, off the reactor, as jobs the
+    reactor hands over without waiting for them (no wake-up of the event loop per page; it
+    waits only when more than `MAX_QUEUED` jobs are outstanding). The worker thread writes
+    the WARC records, then buffers the rows that point at them, and flushes pages rows in
+    batches (size or age), so a killed crawl loses at most the last batch and no row ever
+    points at a record that was not written.
     """
+
+    #: Outstanding writer jobs (responses held in memory) before the reactor waits.
+    MAX_QUEUED = 64
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
@@ -146,14 +153,18 @@ class WarcArchiveMiddleware:
         )
         # One thread: WARC appends and Parquet flushes stay ordered and off the reactor.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc")
+        self.queued: deque[Future[None]] = deque()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.broken = False  # set by the worker after a failed write: nothing more is written
+        # Owned by the worker thread (the reactor touches them after the executor shut down):
         self.rows: list[dict[str, Any]] = []
         self.pages_files: list[str] = []
         self.last_flush = time.monotonic()
+        self.bytes_archived = 0
+        # Owned by the reactor thread:
         self.inflight: set[int] = set()
         self.pending: dict[int, list[dict[str, Any]]] = {}  # redirect hops awaiting chain end
         self.tokens = count(1)
-        self.bytes_archived = 0
-        self.flush_lock = asyncio.Lock()
         self.closing: asyncio.Future[None] | None = None
 
     @classmethod
@@ -185,16 +196,16 @@ class WarcArchiveMiddleware:
         fetch.response_headers = archived_headers(response.headers)
         fetch.body = response.body
         fetch.ip_address = str(response.ip_address) if response.ip_address else None
-        ref, digest = await self._run(self._write_exchange, fetch)
-        self.bytes_archived += ref.length
-        row = self._row(request, fetch, ref, digest)
+        row = self._row(request, fetch)
         row["content_type"] = self._header(response, b"Content-Type")
         location = self._header(response, b"Location")
         if self._will_redirect(request, response, location):
             row["final_url"] = response.urljoin(location or "")
             self.pending.setdefault(request.meta["na_chain"], []).append(row)
+            await self._submit(self._archive, fetch, row, None)
         else:
-            await self._end_chain(request, row, final_url=response.url)
+            rows = self._end_chain(request, row, final_url=response.url)
+            await self._submit(self._archive, fetch, row, rows)
         self._count_status(response.status)
         return response
 
@@ -205,14 +216,15 @@ class WarcArchiveMiddleware:
             # but it may end a redirect chain whose hops are waiting for their final_url.
             chain = request.meta.get("na_chain")
             if chain in self.pending:
-                await self._emit(self._finish(self.pending.pop(chain), request.url))
+                rows = self._finish(self.pending.pop(chain), request.url)
+                await self._submit(self._emit, rows)
             return None
         self.inflight.discard(token)
         fetch = self._fetch(request)
         fetch.error = describe_error(exception)
-        ref, digest = await self._run(self._write_exchange, fetch)
-        row = self._row(request, fetch, ref, digest)
-        await self._end_chain(request, row, final_url=request.url)
+        row = self._row(request, fetch)
+        rows = self._end_chain(request, row, final_url=request.url)
+        await self._submit(self._archive, fetch, row, rows)
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value("newsarchive/fetch_errors")
         return None
@@ -220,10 +232,8 @@ class WarcArchiveMiddleware:
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         leftovers = [row for rows in self.pending.values() for row in rows]
         self.pending.clear()
-        self.rows.extend(leftovers)
         try:
-            await self.flush(force=True)
-            await self._run(self.writer.close)
+            await self._submit(self._close, leftovers, wait=True)
         except Exception as exc:  # already reported through _fail; the writer must close
             logger.error("final archive flush failed: %s", describe_error(exc))
         finally:
@@ -234,7 +244,7 @@ class WarcArchiveMiddleware:
             stats.set_value("newsarchive/warc_files", list(self.writer.files))
             stats.set_value("newsarchive/bytes_archived", self.bytes_archived)
 
-    # -- rows -------------------------------------------------------------------------------
+    # -- rows (reactor thread) --------------------------------------------------------------
 
     def _fetch(self, request: Request) -> Fetch:
         return Fetch(
@@ -245,8 +255,117 @@ class WarcArchiveMiddleware:
             fetched_at=request.meta.get("na_started") or datetime.now(UTC),
         )
 
+    def _row(self, request: Request, fetch: Fetch) -> dict[str, Any]:
+        """The pages row of a fetch; the worker fills in where its WARC record went."""
+        meta = request.meta
+        via = meta.get("na_via")
+        if via is None and urlparse_cached(request).path == "/robots.txt":
+            via = "robots"  # fetched by the robots.txt middleware, not by the spider
+        return {
+            "url": request.url,
+            "final_url": None,
+            "url_key": url_key(request.url),
+            "source": self.source.name,
+            "crawl_id": self.crawl_id,
+            "status": fetch.status,
+            "content_type": None,
+            "fetched_at": fetch.fetched_at,
+            "discovered_via": via,
+            "depth": meta.get("na_depth"),
+            "referrer": meta.get("na_referrer"),
+            "warc_file": None,
+            "warc_offset": None,
+            "warc_length": None,
+            "payload_digest": None,
+            "error": fetch.error,
+            "published_hint": meta.get("na_published_hint"),
+            "title_hint": meta.get("na_title_hint"),
+        }
+
+    @staticmethod
+    def _header(response: Response, name: bytes) -> str | None:
+        value = response.headers.get(name)
+        return value.decode("latin-1") if value else None
+
+    def _will_redirect(self, request: Request, response: Response, location: str | None) -> bool:
+        """Mirror RedirectMiddleware's decision, so hop rows wait for the chain's end."""
+        if response.status not in REDIRECT_CODES or not location:
+            return False
+        if request.meta.get("dont_redirect"):
+            return False
+        allowed = request.meta.get("handle_httpstatus_list", [])
+        if response.status in allowed or request.meta.get("handle_httpstatus_all"):
+            return False
+        return int(request.meta.get("redirect_times", 0)) + 1 <= self.max_redirects
+
+    @staticmethod
+    def _finish(rows: list[dict[str, Any]], final_url: str) -> list[dict[str, Any]]:
+        for row in rows:
+            row["final_url"] = final_url
+        return rows
+
+    def _end_chain(
+        self, request: Request, row: dict[str, Any], final_url: str
+    ) -> list[dict[str, Any]]:
+        hops = self.pending.pop(request.meta.get("na_chain", -1), [])
+        return self._finish([*hops, row], final_url)
+
+    async def _submit(self, fn: Any, *args: Any, wait: bool = False) -> None:
+        """Run `fn(*args)` on the worker thread, in submission order.
+
+        Returns at once unless `wait` or too many jobs are outstanding. A failing job
+        stops the crawl (`_fail`, called on the reactor thread) and every later write.
+        """
+        if not self.off_thread:
+            try:
+                fn(*args)
+            except Exception as exc:
+                self.broken = True
+                self._fail(exc)
+                raise
+            return
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+        job = self.executor.submit(self._guarded, fn, *args)
+        queued = self.queued
+        queued.append(job)
+        while queued and queued[0].done():
+            queued.popleft()
+        if wait:
+            await asyncio.wrap_future(job)
+        elif len(queued) > self.MAX_QUEUED:
+            await asyncio.wrap_future(queued[0])
+
+    def _guarded(self, fn: Any, *args: Any) -> None:
+        """Worker thread: one job; a failure is reported to the reactor and re-raised."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            self.broken = True
+            if self.loop is not None and not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self._fail, exc)
+            raise
+
+    # -- archive (worker thread) ------------------------------------------------------------
+
+    def _archive(
+        self, fetch: Fetch, row: dict[str, Any], rows: list[dict[str, Any]] | None
+    ) -> None:
+        """Write the fetch's records, point its row at them, then buffer `rows` (chain end)."""
+        if self.broken:
+            return  # the crawl is stopping: nothing more is written, the row is not kept
+        ref, digest = self._write_exchange(fetch)
+        if ref is not None:
+            self.bytes_archived += ref.length
+            row["warc_file"], row["warc_offset"], row["warc_length"] = ref
+        row["payload_digest"] = digest
+        row["error"] = fetch.error
+        row["_archived"] = True
+        if rows is not None:
+            self._emit(rows)
+
     def _write_exchange(self, fetch: Fetch) -> tuple[RecordRef | None, str | None]:
-        """Runs on the writer thread: response (or failure) record, then the request record."""
+        """Response (or failure) record, then the request record."""
         if fetch.status is None:
             self.writer.write_failure(
                 fetch.url, fetch.error or "unknown", fetched_at=fetch.fetched_at
@@ -285,89 +404,34 @@ class WarcArchiveMiddleware:
         )
         return ref, digest
 
-    def _row(
-        self, request: Request, fetch: Fetch, ref: RecordRef | None, digest: str | None
-    ) -> dict[str, Any]:
-        meta = request.meta
-        via = meta.get("na_via")
-        if via is None and urlparse_cached(request).path == "/robots.txt":
-            via = "robots"  # fetched by the robots.txt middleware, not by the spider
-        return {
-            "url": request.url,
-            "final_url": None,
-            "url_key": url_key(request.url),
-            "source": self.source.name,
-            "crawl_id": self.crawl_id,
-            "status": fetch.status,
-            "content_type": None,
-            "fetched_at": fetch.fetched_at,
-            "discovered_via": via,
-            "depth": meta.get("na_depth"),
-            "referrer": meta.get("na_referrer"),
-            "warc_file": ref.warc_file if ref else None,
-            "warc_offset": ref.offset if ref else None,
-            "warc_length": ref.length if ref else None,
-            "payload_digest": digest,
-            "error": fetch.error,
-            "published_hint": meta.get("na_published_hint"),
-            "title_hint": meta.get("na_title_hint"),
-        }
-
-    @staticmethod
-    def _header(response: Response, name: bytes) -> str | None:
-        value = response.headers.get(name)
-        return value.decode("latin-1") if value else None
-
-    def _will_redirect(self, request: Request, response: Response, location: str | None) -> bool:
-        """Mirror RedirectMiddleware's decision, so hop rows wait for the chain's end."""
-        if response.status not in REDIRECT_CODES or not location:
-            return False
-        if request.meta.get("dont_redirect"):
-            return False
-        allowed = request.meta.get("handle_httpstatus_list", [])
-        if response.status in allowed or request.meta.get("handle_httpstatus_all"):
-            return False
-        return int(request.meta.get("redirect_times", 0)) + 1 <= self.max_redirects
-
-    @staticmethod
-    def _finish(rows: list[dict[str, Any]], final_url: str) -> list[dict[str, Any]]:
-        for row in rows:
-            row["final_url"] = final_url
-        return rows
-
-    async def _end_chain(self, request: Request, row: dict[str, Any], final_url: str) -> None:
-        hops = self.pending.pop(request.meta.get("na_chain", -1), [])
-        await self._emit(self._finish([*hops, row], final_url))
-
-    async def _emit(self, rows: list[dict[str, Any]]) -> None:
-        self.rows.extend(rows)
+    def _emit(self, rows: list[dict[str, Any]]) -> None:
+        """Buffer the rows whose records were written (a hop whose write failed is dropped)."""
+        self.rows.extend(row for row in rows if row.pop("_archived", False))
         if (
             len(self.rows) >= self.batch_size
             or time.monotonic() - self.last_flush >= self.flush_seconds
         ):
-            await self.flush()
+            self.flush()
 
-    async def flush(self, force: bool = False) -> None:
-        """Write buffered pages rows as one Parquet file (on the writer thread)."""
-        async with self.flush_lock:
-            if not self.rows:
-                return
-            rows, self.rows = self.rows, []
-            self.last_flush = time.monotonic()
-            # Object stores: complete the WARC upload these rows point into (no-op locally).
-            await self._run(self.writer.commit)
-            files = await self._run(write_pages, self.root, self.source.name, self.crawl_id, rows)
-            self.pages_files.extend(files)
+    def flush(self) -> None:
+        """Write buffered pages rows as one Parquet file."""
+        if not self.rows:
+            return
+        rows, self.rows = self.rows, []
+        self.last_flush = time.monotonic()
+        # Object stores: complete the WARC upload these rows point into (no-op locally).
+        self.writer.commit()
+        self.pages_files.extend(write_pages(self.root, self.source.name, self.crawl_id, rows))
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
+    def _close(self, leftovers: list[dict[str, Any]]) -> None:
+        """Last job: rows of unfinished redirect chains, the final flush, the WARC close."""
         try:
-            if not self.off_thread:
-                return fn(*args)
-            return await loop.run_in_executor(self.executor, fn, *args)
-        except Exception as exc:
-            self._fail(exc)
-            raise
+            self.rows.extend(row for row in leftovers if row.pop("_archived", False))
+            self.flush()
+        finally:
+            self.writer.close()
+
+    # -- reactor thread ---------------------------------------------------------------------
 
     def _fail(self, exc: Exception) -> None:
         """The archive cannot be written (disk full, ...): stop the crawl, report why."""
