@@ -1,0 +1,34 @@
+"""parse_html gives trafilatura's load_html tree, element classes included, by a faster lookup."""
+
+from __future__ import annotations
+
+from extraction_helpers import Case
+from lxml import etree
+from lxml.html import HtmlElement
+
+from extraction.extract import parse_html
+
+ODD_INPUTS = [
+    '<?xml version="1.0" encoding="utf-8"?><html><body><p>declared</p></body></html>',
+    "<p>a fragment alone</p>",
+    "plain text, no markup at all",
+    "<!DOCTYPE html><html><head><title>t</title></head><body><form><input name=q>"
+    "<select><option>o</select><textarea>t</textarea><label>l</label></form></body></html>",
+    "<html/><body><div>self-closing html tag</div></body>",
+    "",
+    "\x00\x01<html>\ud800</html>",
+]
+
+
+def test_parse_html_gives_trafilaturas_tree_and_element_classes(cases: list[Case]) -> None:
+    from trafilatura.utils import load_html
+
+    texts = ODD_INPUTS + [case.html.decode("utf-8", "replace") for case in cases]
+    for text in texts:
+        ours, theirs = parse_html(text), load_html(text)
+        if theirs is None or not isinstance(theirs, HtmlElement):
+            assert ours is None, text[:60]
+            continue
+        assert ours is not None, text[:60]
+        assert etree.tostring(ours) == etree.tostring(theirs), text[:60]
+        assert [type(e) for e in ours.iter()] == [type(e) for e in theirs.iter()], text[:60]
