@@ -86,7 +86,7 @@ def build_settings(
         "NEWSARCHIVE_PAGES_BATCH": 500,
         "NEWSARCHIVE_PAGES_FLUSH_SECONDS": 5.0,
         "NEWSARCHIVE_WARC_THREAD": True,
-        "NEWSARCHIVE_WARC_COMPRESS_LEVEL": 6,
+        "NEWSARCHIVE_WARC_COMPRESS_LEVEL": 3,  # ISA-L gzip level (0-3)
         "NEWSARCHIVE_MAX_RETRY_AFTER": 120.0,
         "NEWSARCHIVE_RETRY_BACKOFF": source.retry_backoff,
     }

@@ -20,6 +20,7 @@ from typing import IO, Any, NamedTuple
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
@@ -31,6 +32,9 @@ from storage.fs import Root, open_root
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SIZE = 1024**3  # rotate WARC files at ~1 GB
+#: gzip levels of ISA-L (0-3). Level 3 compresses a 64 KB news page ~6x faster than zlib's
+#: level 6, to a ~5% larger member; ISA-L releases the GIL while it compresses.
+MAX_COMPRESS_LEVEL = 3
 #: Request headers replaced by a placeholder in the archive unless a source opts in.
 REDACTED_REQUEST_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 REDACTED = "REDACTED"
@@ -169,6 +173,7 @@ class WarcWriter:
     `RecordRef`; the record's bytes have reached the OS when it returns (local roots), so a
     `pages` row pointing at it survives a crash of the writing process. A write that fails
     half-way (disk full) is truncated away again before the error propagates.
+    `compress_level` is ISA-L's gzip level, 0-3 (higher values mean 3).
     """
 
     def __init__(
@@ -180,7 +185,7 @@ class WarcWriter:
         *,
         redact_request_headers: bool = True,
         software: str = "newsarchive",
-        compress_level: int = 6,
+        compress_level: int = MAX_COMPRESS_LEVEL,
     ) -> None:
         _check_name("source", source)
         _check_name("crawl_id", crawl_id)
@@ -190,7 +195,7 @@ class WarcWriter:
         self.max_size = max_size
         self.redact_request_headers = redact_request_headers
         self.software = software
-        self.compress_level = compress_level
+        self.compress_level = max(0, min(compress_level, MAX_COMPRESS_LEVEL))
         self.files: list[str] = []
         self.last_record_id: str | None = None
         self.last_payload_digest: str | None = None
@@ -281,8 +286,8 @@ class WarcWriter:
 
     def _append(self, raw: bytes, record_id: str | None, payload_digest: str | None) -> RecordRef:
         # One gzip member per record: any record can be read alone from its offset.
-        # (gzip.compress with mtime=0 is zlib.compress with wbits=31, which releases the GIL.)
-        data = zlib.compress(raw, self.compress_level, wbits=31)
+        # A standard gzip member (mtime 0), compressed by ISA-L with the GIL released.
+        data = isal_zlib.compress(raw, self.compress_level, wbits=31)
         assert self._out is not None and self._file is not None
         offset = self._pos
         try:
