@@ -63,29 +63,35 @@ _COMMENTS_ID_LIST = re.compile("^(?:[Cc]omment(?!ary)|comol)").search
 _COMMENTS_CLASS = re.compile("^[Cc]omment(?!ary)|(?:article|post)-comments").search
 
 
-def _first_of(el: HtmlElement, a: str, b: str) -> str:
-    """XPath ``string(@a|@b)``: the value of whichever attribute comes first in the source."""
-    va, vb = el.get(a), el.get(b)
-    if va is None:
-        return vb or ""
-    if vb is None:
-        return va
-    keys = el.keys()
-    return va if keys.index(a) < keys.index(b) else vb
-
-
 def overall_discard_blocks(tree: HtmlElement) -> list[HtmlElement]:
     """OVERALL_DISCARD_XPATH[0]: navigation, share, ad, footer... blocks by id/class/role."""
     found = []
     for el in tree.iterdescendants(*_OVERALL_TAGS):
-        get = el.get
+        items = el.items()
+        if not items:
+            continue  # every clause needs an attribute (no regex here matches "")
+        ident = cls = first_ic = None
+        hit = False
+        for name, value in items:  # one pass in source order, for string(@id|@class)
+            if name == "class":
+                cls = value
+                if first_ic is None:
+                    first_ic = value
+            elif name == "id":
+                ident = value
+                if first_ic is None:
+                    first_ic = value
+            elif name == "data-lp-replacement-content":
+                hit = True
+            elif name == "role":
+                hit = hit or "nav" in value.replace("N", "n")
+            elif name == "data-component":
+                hit = hit or "MostPopularStories" in value
         if (
-            _OVERALL_CLASS(get("class") or "")
-            or _OVERALL_ID(get("id") or "")
-            or get("data-lp-replacement-content") is not None
-            or "nav" in (get("role") or "").replace("N", "n")
-            or "MostPopularStories" in (get("data-component") or "")
-            or _OVERALL_COOKIE(_first_of(el, "id", "class"))
+            hit
+            or (cls is not None and _OVERALL_CLASS(cls))
+            or (ident is not None and _OVERALL_ID(ident))
+            or (first_ic is not None and _OVERALL_COOKIE(first_ic))
         ):
             found.append(el)
     return found
@@ -95,20 +101,34 @@ def overall_discard_hidden(tree: HtmlElement) -> list[HtmlElement]:
     """OVERALL_DISCARD_XPATH[1]: hidden elements, reply forms, comment titles (any tag)."""
     found = []
     for el in tree.iterdescendants(etree.Element):
-        if not len(el.attrib):
+        items = el.items()
+        if not items:
             continue  # every clause needs an attribute
-        get = el.get
-        cls = get("class")
-        style = get("style") or ""
+        ident = cls = style = aria = first_ic = first_is = None
+        for name, value in items:  # one pass in source order, for string(@a|@b)
+            if name == "class":
+                cls = value
+                if first_ic is None:
+                    first_ic = value
+            elif name == "id":
+                ident = value
+                if first_ic is None:
+                    first_ic = value
+                if first_is is None:
+                    first_is = value
+            elif name == "style":
+                style = value
+                if first_is is None:
+                    first_is = value
+            elif name == "aria-hidden":
+                aria = value
         if (
-            cls == "comments-title"
-            or _first_of(el, "id", "class").startswith("reply-")
-            or _HIDDEN(_first_of(el, "id", "style"))
-            or "display:none" in style
-            or "display: none" in style
-            or _HIDDEN_ID(get("id") or "")
-            or _HIDDEN_CLASS(cls or "")
-            or get("aria-hidden") == "true"
+            (first_ic is not None and first_ic.startswith("reply-"))
+            or (first_is is not None and _HIDDEN(first_is))
+            or aria == "true"
+            or (style is not None and ("display:none" in style or "display: none" in style))
+            or (ident is not None and _HIDDEN_ID(ident))
+            or (cls is not None and (cls == "comments-title" or _HIDDEN_CLASS(cls)))
         ):
             found.append(el)
     return found
