@@ -60,7 +60,10 @@ def archived_headers(headers: Any) -> list[tuple[bytes, bytes]]:
     another name: the archived payload is the body as sent minus that framing only.
     """
     pairs: list[tuple[bytes, bytes]] = []
-    for name, values in headers.items():
+    # Scrapy's Headers is a dict of normalized name -> list of values; its items() looks
+    # every name up again (normalizing it), reading the dict directly gives the same pairs.
+    items = dict.items(headers) if isinstance(headers, dict) else headers.items()
+    for name, values in items:
         key = bytes(name)
         if key.lower() == b"transfer-encoding":
             key = b"X-Archive-Orig-" + key
@@ -120,11 +123,11 @@ class WarcArchiveMiddleware:
 
     Sits closest to the downloader, so it sees raw bodies (before decompression) and every
     redirect hop and retry. Writes run on one worker thread, off the reactor, as jobs the
-    reactor hands over without waiting for them (no wake-up of the event loop per page; it
-    waits only when more than `MAX_QUEUED` jobs are outstanding). The worker thread writes
-    the WARC records, then buffers the rows that point at them, and flushes pages rows in
-    batches (size or age), so a killed crawl loses at most the last batch and no row ever
-    points at a record that was not written.
+    reactor hands over in batches without waiting for them (no wake-up of the event loop
+    per page; it waits only when more than `MAX_QUEUED` jobs are outstanding). The worker
+    writes the WARC records, then buffers the rows that point at them, and flushes pages
+    rows in batches (size or age), so a killed crawl loses at most the last batch and no
+    row ever points at a record that was not written.
     """
 
     #: Outstanding writer jobs (responses held in memory) before the reactor waits.
@@ -153,7 +156,9 @@ class WarcArchiveMiddleware:
         )
         # One thread: WARC appends and Parquet flushes stay ordered and off the reactor.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc")
-        self.queued: deque[Future[None]] = deque()
+        self.batch: list[tuple[Any, tuple[Any, ...]]] = []  # jobs not handed over yet
+        self.batches: deque[tuple[Future[None], int]] = deque()  # handed over: (future, jobs)
+        self.outstanding = 0  # jobs in handed-over batches not known to be done
         self.loop: asyncio.AbstractEventLoop | None = None
         self.broken = False  # set by the worker after a failed write: nothing more is written
         # Owned by the worker thread (the reactor touches them after the executor shut down):
@@ -261,10 +266,12 @@ class WarcArchiveMiddleware:
         via = meta.get("na_via")
         if via is None and urlparse_cached(request).path == "/robots.txt":
             via = "robots"  # fetched by the robots.txt middleware, not by the spider
+        known = meta.get("na_url_key")  # (url, key) computed by the spider
+        key = known[1] if known is not None and known[0] == request.url else url_key(request.url)
         return {
             "url": request.url,
             "final_url": None,
-            "url_key": url_key(request.url),
+            "url_key": key,
             "source": self.source.name,
             "crawl_id": self.crawl_id,
             "status": fetch.status,
@@ -313,8 +320,9 @@ class WarcArchiveMiddleware:
     async def _submit(self, fn: Any, *args: Any, wait: bool = False) -> None:
         """Run `fn(*args)` on the worker thread, in submission order.
 
-        Returns at once unless `wait` or too many jobs are outstanding. A failing job
-        stops the crawl (`_fail`, called on the reactor thread) and every later write.
+        Jobs of one event-loop iteration go to the worker as one batch (one hand-over, one
+        thread wake-up). Returns at once unless `wait` or too many jobs are outstanding. A
+        failing job stops the crawl (`_fail`, on the reactor thread) and every later write.
         """
         if not self.off_thread:
             try:
@@ -326,25 +334,41 @@ class WarcArchiveMiddleware:
             return
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
-        job = self.executor.submit(self._guarded, fn, *args)
-        queued = self.queued
-        queued.append(job)
-        while queued and queued[0].done():
-            queued.popleft()
+        self.batch.append((fn, args))
         if wait:
-            await asyncio.wrap_future(job)
-        elif len(queued) > self.MAX_QUEUED:
-            await asyncio.wrap_future(queued[0])
+            await asyncio.wrap_future(self._hand_over())
+            return
+        if len(self.batch) == 1:
+            self.loop.call_soon(self._hand_over)
+        batches = self.batches
+        while batches and batches[0][0].done():
+            self.outstanding -= batches.popleft()[1]
+        if self.outstanding > self.MAX_QUEUED:
+            await asyncio.wrap_future(batches[0][0])
 
-    def _guarded(self, fn: Any, *args: Any) -> None:
-        """Worker thread: one job; a failure is reported to the reactor and re-raised."""
-        try:
-            fn(*args)
-        except Exception as exc:
-            self.broken = True
-            if self.loop is not None and not self.loop.is_closed():
-                self.loop.call_soon_threadsafe(self._fail, exc)
-            raise
+    def _hand_over(self) -> Future[None]:
+        """Submit the jobs collected so far as one batch; the future of the last batch."""
+        if self.batch:
+            batch, self.batch = self.batch, []
+            job = self.executor.submit(self._run_batch, batch)
+            self.batches.append((job, len(batch)))
+            self.outstanding += len(batch)
+        return self.batches[-1][0]
+
+    def _run_batch(self, batch: list[tuple[Any, tuple[Any, ...]]]) -> None:
+        """Worker thread: every job in order; failures are reported to the reactor, and the
+        last one is re-raised once the batch is done."""
+        error: Exception | None = None
+        for fn, args in batch:
+            try:
+                fn(*args)
+            except Exception as exc:
+                self.broken = True
+                error = exc
+                if self.loop is not None and not self.loop.is_closed():
+                    self.loop.call_soon_threadsafe(self._fail, exc)
+        if error is not None:
+            raise error
 
     # -- archive (worker thread) ------------------------------------------------------------
 

@@ -145,7 +145,7 @@ class NewsSpider(scrapy.Spider):
             return None
         if kind == "page" and self.policy.is_article(target):
             kind = "article"
-        if kind == "article" and self.already_archived(target, article=True):
+        if kind == "article" and self.already_archived(target, article=True, key=key):
             self.seen.add(key)
             self.counts["skipped_archived"] += 1
             return None
@@ -178,6 +178,7 @@ class NewsSpider(scrapy.Spider):
             meta["handle_httpstatus_list"] = [304]
         if referrer:
             headers["Referer"] = referrer
+        meta["na_url_key"] = (target, key)  # the pages row's url_key, if the URL stays this
         return scrapy.Request(
             target,
             callback=callbacks.get(kind, self.parse_page),
@@ -187,14 +188,18 @@ class NewsSpider(scrapy.Spider):
             priority=PRIORITY[kind],
         )
 
-    def already_archived(self, url: str, *, article: bool | None = None) -> bool:
+    def already_archived(
+        self, url: str, *, article: bool | None = None, key: str | None = None
+    ) -> bool:
         """An article URL stored by an earlier crawl and not due for a recrawl.
 
         `article=None` decides by `article_url_patterns`; feeds and sitemap entries pass True.
+        `key` is `url_key(url)` when the caller has it already.
         """
         if not (self.policy.is_article(url) if article is None else article):
             return False
-        key = url_key(url)
+        if key is None:
+            key = url_key(url)
         return key in self.archived and key not in self.recrawl_keys
 
     def initial_requests(self) -> Iterator[scrapy.Request]:
