@@ -87,6 +87,7 @@ def _row(article: Article, page: dict[str, Any], extractor: str, extracted_at: d
         "word_count": article.word_count,
         "content_hash": article.content_hash,
         "simhash": article.simhash,
+        "simhash_ext": article.simhash_ext,  # computed here, in the pool, not at commit
         "fetched_at": article.fetched_at,
         "extracted_at": extracted_at,
         "extractor": extractor,

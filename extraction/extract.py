@@ -30,7 +30,7 @@ from extraction.pagetype import listing_reason
 from extraction.prune import prune_tree
 from extraction.split_body import add_missing_chunks, body_chunks
 from extraction.template import TemplateModel
-from storage.dedup import content_hash, simhash
+from storage.dedup import text_keys
 from storage.urls import url_key
 
 logger = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ class Article:
     word_count: int
     content_hash: str
     simhash: int
+    #: Bits 64..255 of the same SimHash (the optional `simhash_ext` column), 24 bytes.
+    simhash_ext: bytes
     fetched_at: datetime
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -365,6 +367,7 @@ def _extract(
                 max_date=max_date,
             )
 
+    digest, lanes = text_keys(text)
     language = md.declared_language(signals)
     if language is None and options.detect_language:
         language = md.detect_language(text)
@@ -385,8 +388,9 @@ def _extract(
         image=page_meta.image,
         text=text,
         word_count=words,
-        content_hash=content_hash(text),
-        simhash=simhash(text),
+        content_hash=digest,
+        simhash=lanes[0],
+        simhash_ext=b"".join(lane.to_bytes(8, "little") for lane in lanes[1:]),
         fetched_at=fetched_utc,
         extra={"encoding": decoded.encoding},
     )

@@ -41,10 +41,14 @@ def content_hash(text: str) -> str:
 
 
 def _shingles(text: str) -> list[str]:
-    words = _WORD.findall(normalize_text(text))
+    return _normalized_shingles(normalize_text(text))
+
+
+def _normalized_shingles(normalized: str) -> list[str]:
+    words = _WORD.findall(normalized)
     if len(words) < _SHINGLE:
         return [" ".join(words)] if words else []
-    return [" ".join(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)]
+    return list(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
 
 
 def fingerprint(text: str) -> tuple[int, ...]:
@@ -53,12 +57,24 @@ def fingerprint(text: str) -> tuple[int, ...]:
     Each shingle is hashed with blake2b (never `hash()`: stable across processes), each
     bit set where more than half of the shingles have it set.
     """
-    grams = _shingles(text)
+    return _fingerprint_normalized(normalize_text(text))
+
+
+def text_keys(text: str) -> tuple[str, tuple[int, ...]]:
+    """`content_hash(text)` and `fingerprint(text)`, normalizing the text once."""
+    normalized = normalize_text(text)
+    digest = hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+    return digest, _fingerprint_normalized(normalized)
+
+
+def _fingerprint_normalized(normalized: str) -> tuple[int, ...]:
+    grams = _normalized_shingles(normalized)
     n = len(grams)
     if n == 0:
         return (0,) * _LANES
     nbytes = FINGERPRINT_BITS // 8
-    raw = b"".join(hashlib.blake2b(g.encode("utf-8"), digest_size=nbytes).digest() for g in grams)
+    blake2b = hashlib.blake2b
+    raw = b"".join([blake2b(g.encode("utf-8"), digest_size=nbytes).digest() for g in grams])
     bits = np.unpackbits(
         np.frombuffer(raw, dtype=np.uint8).reshape(n, nbytes), axis=1, bitorder="little"
     )

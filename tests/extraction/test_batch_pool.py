@@ -11,6 +11,7 @@ from extraction_helpers import load_cases
 
 from extraction.batch import extract_pages
 from extraction.options import ExtractionOptions, extractor_id
+from storage.dedup import content_hash, fingerprint
 from storage.schemas import EXTRACTED_SCHEMA, PAGES_SCHEMA
 from storage.urls import url_key
 from storage.warc import WarcWriter
@@ -75,6 +76,11 @@ def test_inline_extraction_from_warc(archived: tuple[str, pa.Table]) -> None:
     rows = result.articles.to_pylist()
     assert {r["extractor"] for r in rows} == {extractor_id(options)}
     assert all(r["text"] and r["warc_length"] > 0 and r["fetched_at"] == FETCHED for r in rows)
+    for r in rows:  # the whole 256-bit SimHash comes from the pool: storage need not redo it
+        lanes = fingerprint(r["text"])
+        assert r["content_hash"] == content_hash(r["text"])
+        assert r["simhash"] == lanes[0]
+        assert r["simhash_ext"] == b"".join(v.to_bytes(8, "little") for v in lanes[1:])
     wp = next(r for r in rows if "drip" in r["url"])
     assert wp["canonical_url"].endswith("/2025/08/14/valley-farmers-drip-irrigation/")
     assert "Leave a Reply" not in wp["text"]
