@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,6 +100,138 @@ def crawl_job(
     }
 
 
+class CrawlProcess:
+    """One crawl running in its child process (see `start_crawl`): poll it, wait for its
+    CrawlResult, or kill it. A context manager: leaving it kills a child still running and
+    removes the temporary files."""
+
+    def __init__(
+        self,
+        source: ResolvedSource,
+        root: str,
+        *,
+        crawl_id: str,
+        max_pages: int | None = None,
+        log_level: str = "WARNING",
+        timeout: float | None = None,
+        pages_batch: int | None = None,
+    ) -> None:
+        self.source = source
+        self.crawl_id = crawl_id
+        self.timeout = timeout
+        self._tmp = tempfile.TemporaryDirectory(prefix="newsarchive-crawl-")
+        self._result_path = Path(self._tmp.name) / "result.json"
+        job = crawl_job(
+            source,
+            root,
+            crawl_id=crawl_id,
+            result_path=str(self._result_path),
+            max_pages=max_pages,
+            log_level=log_level,
+            pages_batch=pages_batch,
+        )
+        logger.info("crawl %s of %s into %s", crawl_id, source.name, root)
+        # The child's output goes to files, not pipes: nobody drains a pipe while the parent
+        # does other work, and a full pipe would stall the crawl.
+        self._stderr = open(Path(self._tmp.name) / "stderr.txt", "w+b")  # noqa: SIM115 - closed in close()
+        self._started = time.monotonic()
+        try:
+            self._proc = subprocess.Popen(
+                child_command(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                env=child_env(),
+            )
+            assert self._proc.stdin is not None
+            with self._proc.stdin:
+                self._proc.stdin.write(json.dumps(job).encode("utf-8"))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def poll(self) -> int | None:
+        """None while the crawl runs, else the child's exit code."""
+        return self._proc.poll()
+
+    def wait(self) -> CrawlResult:
+        """Wait for the crawl to end (at most `timeout` seconds from its start, then it is
+        killed); its result, or CrawlError when it failed."""
+        name = self.source.name
+        try:
+            left = None if self.timeout is None else self._started + self.timeout - time.monotonic()
+            returncode = self._proc.wait(timeout=None if left is None else max(left, 0.0))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise CrawlError(
+                f"crawl {self.crawl_id} of {name} timed out after {self.timeout}s"
+            ) from None
+        if returncode != 0 or not self._result_path.exists():
+            self._stderr.seek(0)
+            stderr = self._stderr.read().decode("utf-8", "replace")
+            tail = "\n".join(stderr.strip().splitlines()[-STDERR_TAIL:])
+            how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+            raise CrawlError(f"crawl {self.crawl_id} of {name} failed ({how}):\n{tail}")
+        result = CrawlResult.from_json(json.loads(self._result_path.read_text(encoding="utf-8")))
+        logger.info(
+            "crawl %s: %d fetches, %s, %d WARC bytes",
+            self.crawl_id,
+            result.pages_fetched,
+            result.status_counts,
+            result.bytes_archived,
+        )
+        return result
+
+    def kill(self) -> None:
+        """Kill the child if it still runs (what it flushed stays in the archive)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    def close(self) -> None:
+        """Kill the child if it still runs; remove the temporary files."""
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            self.kill()
+        self._stderr.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> CrawlProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_crawl(
+    source: ResolvedSource,
+    root: str,
+    *,
+    max_pages: int | None = None,
+    crawl_id: str | None = None,
+    log_level: str = "WARNING",
+    timeout: float | None = None,
+    pages_batch: int | None = None,
+) -> CrawlProcess:
+    """Start crawling `source` into the archive at `root` in a child process; returns at once.
+
+    The child flushes its pages rows every few seconds, each row pointing at WARC records
+    already committed, so a caller may read (and extract) them while the crawl runs."""
+    return CrawlProcess(
+        source,
+        root,
+        crawl_id=crawl_id or new_crawl_id(),
+        max_pages=max_pages,
+        log_level=log_level,
+        timeout=timeout,
+        pages_batch=pages_batch,
+    )
+
+
 def run_crawl(
     source: ResolvedSource,
     root: str,
@@ -109,48 +242,7 @@ def run_crawl(
     timeout: float | None = None,
 ) -> CrawlResult:
     """Crawl `source` into the archive at `root` in a child process; raise CrawlError on failure."""
-    crawl_id = crawl_id or new_crawl_id()
-    with tempfile.TemporaryDirectory(prefix="newsarchive-crawl-") as tmp:
-        result_path = Path(tmp) / "result.json"
-        job = crawl_job(
-            source,
-            root,
-            crawl_id=crawl_id,
-            result_path=str(result_path),
-            max_pages=max_pages,
-            log_level=log_level,
-        )
-        env = child_env()
-        logger.info("crawl %s of %s into %s", crawl_id, source.name, root)
-        try:
-            proc = subprocess.run(
-                child_command(),
-                input=json.dumps(job),
-                text=True,
-                capture_output=True,
-                env=env,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise CrawlError(
-                f"crawl {crawl_id} of {source.name} timed out after {timeout}s"
-            ) from None
-        if proc.returncode != 0 or not result_path.exists():
-            tail = "\n".join(proc.stderr.strip().splitlines()[-STDERR_TAIL:])
-            how = (
-                f"killed by signal {-proc.returncode}"
-                if proc.returncode < 0
-                else f"exit code {proc.returncode}"
-            )
-            raise CrawlError(f"crawl {crawl_id} of {source.name} failed ({how}):\n{tail}")
-        data = json.loads(result_path.read_text(encoding="utf-8"))
-    result = CrawlResult.from_json(data)
-    logger.info(
-        "crawl %s: %d fetches, %s, %d WARC bytes",
-        crawl_id,
-        result.pages_fetched,
-        result.status_counts,
-        result.bytes_archived,
-    )
-    return result
+    with start_crawl(
+        source, root, max_pages=max_pages, crawl_id=crawl_id, log_level=log_level, timeout=timeout
+    ) as crawl:
+        return crawl.wait()

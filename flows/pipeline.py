@@ -11,6 +11,8 @@ import contextlib
 import json
 import logging
 import os
+import queue
+import threading
 import time
 import uuid
 from collections import Counter
@@ -24,11 +26,12 @@ from typing import TYPE_CHECKING, Any, cast
 import prefect.runtime as prefect_runtime
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from crawlers.config import ResolvedSource, load_config
@@ -51,6 +54,17 @@ POOL_PAGES_PER_WORKER = 5000
 FLOW_STAGING = ".staging/flows"
 #: Staging dirs of flow runs older than this are leftovers of dead runs.
 STALE_STAGING_SECONDS = 24 * 3600.0
+#: A crawl's template models are learned from the source's pages stored before the run plus
+#: the first this-many pages of the crawl (status 200, in the order its pages files were
+#: written): fixed once the crawl has flushed them, so extraction can start during the crawl
+#: and the snapshot is the same whether it did or not.
+TEMPLATE_CRAWL_PAGES = 400
+#: Extraction tasks in flight at once over the flow's pool: two keep its workers busy from
+#: one pages file to the next.
+EXTRACT_IN_FLIGHT = 2
+#: Seconds between looks for new pages files while a crawl runs (object stores: fewer LISTs).
+POLL_SECONDS = 0.5
+POLL_SECONDS_REMOTE = 5.0
 #: Columns the extraction stage reads from a pages row.
 _PAGE_COLUMNS = [
     "url",
@@ -431,8 +445,6 @@ def _extract_and_commit(
     """Extract all batches (submitted to the flow's task runner), then commit per source.
 
     `pool`: a started process pool (see `_start_pool`) to use; it is shut down here."""
-    from extraction.options import extractor_id
-
     total = sum(int(b["pages"]) for b in batches)
     label = sources[0] if len(sources) == 1 else "all sources"
     key = f"extract {label}"
@@ -473,6 +485,33 @@ def _extract_and_commit(
             # pools never compete for the same cores.
             _extract_pooled(root, staging, batches, options, workers, pool, done)
     results.sort(key=lambda r: r["articles_file"])
+    return _commit_extracted(
+        root,
+        staging,
+        results,
+        sources,
+        kind=kind,
+        options=options,
+        stats=stats,
+        durations=durations,
+    )
+
+
+def _commit_extracted(
+    root: str,
+    staging: str,
+    results: list[dict[str, Any]],
+    sources: list[str],
+    *,
+    kind: str,
+    options: ExtractionOptions,
+    stats: dict[str, Any],
+    durations: dict[str, float],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Commit one snapshot per source from the extract_batch `results` (articles in the
+    order given), then remove the staging files."""
+    from extraction.options import extractor_id
+
     rejected: Counter[str] = Counter()
     rejected_by_source: dict[str, Counter[str]] = {s: Counter() for s in sources}
     for res in results:
@@ -510,6 +549,288 @@ def _extract_and_commit(
     return snapshots, extraction
 
 
+# -- a crawl run's extraction: pages file by pages file, during the crawl and after it -----
+
+
+def _file_order(pages_file: str) -> tuple[str, int]:
+    """(crawl_id, n) of a pages file `<crawl_id>-<n>.parquet`: n counts the crawl's writes."""
+    name = pages_file.rsplit("/", 1)[-1].removesuffix(".parquet")
+    crawl_id, _, n = name.rpartition("-")
+    return (crawl_id, int(n)) if n.isdigit() else (name, -1)
+
+
+def _read_page_rows(r: Any, pages_files: list[str], crawl_id: str | None = None) -> pa.Table:
+    """Extraction's columns of pages files (in the order given): rows with status 200 and a
+    WARC record (of `crawl_id` only, when given)."""
+    from storage.schemas import PAGES_SCHEMA
+
+    if not pages_files:
+        return pa.schema([PAGES_SCHEMA.field(c) for c in _PAGE_COLUMNS]).empty_table()
+    dataset = ds.dataset([r.path(f) for f in pages_files], schema=PAGES_SCHEMA, filesystem=r.fs)
+    flt = None if crawl_id is None else ds.field("crawl_id") == crawl_id
+    table = dataset.to_table(columns=_PAGE_COLUMNS, filter=flt)
+    keep = pc.and_(pc.equal(table["status"], 200), pc.is_valid(table["warc_file"]))
+    return table.filter(pc.fill_null(keep, False))
+
+
+@task(cache_policy=NO_CACHE, task_run_name="learn-templates-{key}")
+def learn_templates_task(root: str, staging: str, pages_files: list[str], key: str) -> str | None:
+    """Learn the template models from the pages rows of `pages_files` (the source's history
+    and a staged sample of the crawl); write them under `staging` and return that path."""
+    from extraction.batch import learn_templates
+    from storage.fs import open_root
+
+    r = open_root(root)
+    pages = _read_page_rows(r, pages_files)
+    if not pages.num_rows:
+        return None
+    models = learn_templates(root, pages)
+    path = f"{staging}/templates-{key}.json"
+    blob = json.dumps({name: m.to_json() for name, m in models.items()})
+    r.write_bytes_atomic(path, blob.encode("utf-8"))
+    return path
+
+
+class _RunExtraction:
+    """The extraction of one crawl_source run, one extract_batch task per pages file.
+
+    While the crawl runs, `step()` looks for the pages files it has flushed and extracts
+    them as soon as the crawl's template models are fixed (`TEMPLATE_CRAWL_PAGES`); after
+    it, `finish()` extracts the rest. Results are kept per (pages file, template key) and
+    put together in the crawl's file order, so the snapshot gets the same rows in the same
+    order whether extraction overlapped the crawl or not. A retried crawl (a new crawl_id)
+    changes the key: what was extracted with the old one is extracted again.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        staging: str,
+        source: str,
+        options: ExtractionOptions,
+        workers: int | None,
+        pool: ProcessPoolExecutor | None,
+        history: list[str],
+        uncommitted: list[str],
+    ) -> None:
+        from storage.fs import open_root
+
+        self.root, self.staging, self.source = root, staging, source
+        self.r = open_root(root)
+        self.options, self.workers, self.pool = options, workers, pool
+        self.history = set(history)  # the source's pages files when the run started
+        self.history_list = sorted(history)
+        # Files of earlier runs' uncommitted crawls: extracted with this one.
+        self.backlog = sorted(
+            (f for f in history if _file_order(f)[0] in set(uncommitted)), key=_file_order
+        )
+        self.in_flight = EXTRACT_IN_FLIGHT if pool is not None else 1 << 30
+        self.files: dict[str, list[str]] = {}  # crawl_id -> its new pages files, by n
+        self.prefix: dict[str, tuple[int, list[pa.Table]]] = {}  # crawl_id -> files read, rows
+        self.templates: dict[str, str | None] = {}  # template key -> templates file
+        self.key: str | None = None  # the template key extraction runs with now
+        self.todo: list[str] = []  # pages files to extract with `key`, in order
+        self.results: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self.submitted_at: dict[tuple[str, str], float] = {}
+        self.running: dict[PrefectFuture[Any], tuple[str, str]] = {}
+        self.finished: queue.SimpleQueue[PrefectFuture[Any]] = queue.SimpleQueue()
+        self.batches = 0
+        self.pool_pages = 0
+        self.started: float | None = None
+        self.durations: dict[str, float] = {}
+
+    # -- what is there ---------------------------------------------------------------------
+
+    def scan(self) -> None:
+        """Note the pages files written since the run started (this run's crawls)."""
+        from storage.pages import list_pages_files
+
+        known = {f for files in self.files.values() for f in files}
+        for f in list_pages_files(self.r, self.source):
+            if f not in self.history and f not in known:
+                self.files.setdefault(_file_order(f)[0], []).append(f)
+        for files in self.files.values():
+            files.sort(key=_file_order)
+
+    def _contiguous(self, crawl_id: str) -> list[str]:
+        """The crawl's files numbered 0, 1, 2, ... without a gap: no earlier one can follow."""
+        out = []
+        for i, f in enumerate(self.files.get(crawl_id, [])):
+            if _file_order(f)[1] != i:
+                break
+            out.append(f)
+        return out
+
+    # -- the template models ---------------------------------------------------------------
+
+    def fix_templates(self, crawl_id: str, *, complete: bool) -> bool:
+        """Fix the template models of `crawl_id` once its first TEMPLATE_CRAWL_PAGES pages
+        (all of them, when `complete`) are flushed; True once they are."""
+        key = crawl_id if self.options.use_template else "none"  # "none": nothing to redo
+        if key != self.key:
+            self.todo = []  # queued for the models of another crawl
+        if key not in self.templates:
+            if not self.options.use_template:
+                self.templates[key] = None
+            else:
+                files = self.files.get(crawl_id, []) if complete else self._contiguous(crawl_id)
+                read, parts = self.prefix.get(crawl_id, (0, []))
+                parts += [_read_page_rows(self.r, [f], crawl_id) for f in files[read:]]
+                self.prefix[crawl_id] = (len(files), parts)
+                if sum(t.num_rows for t in parts) < TEMPLATE_CRAWL_PAGES and not complete:
+                    return False
+                self.templates[key] = self._learn(crawl_id, parts)
+        self.key = key
+        return True
+
+    def _learn(self, crawl_id: str, parts: list[pa.Table]) -> str | None:
+        """The source's history before the run + the crawl's first pages -> templates file."""
+        with _timed(self.durations, "plan"):
+            sample = f"{self.staging}/template-sample-{crawl_id}.parquet"
+            table = pa.concat_tables(parts) if parts else _read_page_rows(self.r, [])
+            self.r.makedirs(self.staging)
+            pq.write_table(
+                table.slice(0, TEMPLATE_CRAWL_PAGES), self.r.path(sample), filesystem=self.r.fs
+            )
+            return learn_templates_task(
+                self.root, self.staging, [*self.history_list, sample], crawl_id
+            )
+
+    # -- extraction ------------------------------------------------------------------------
+
+    def want(self, files: list[str]) -> None:
+        """Extract these files with the current template key (unless done or under way)."""
+        assert self.key is not None
+        busy = {f for f, k in self.running.values() if k == self.key}
+        queued = set(self.todo)
+        for f in files:
+            if (f, self.key) not in self.results and f not in busy and f not in queued:
+                self.todo.append(f)
+                queued.add(f)
+
+    def _pool_worn(self) -> bool:
+        if self.pool is None:
+            return False
+        size = _pool_size(self.workers)
+        return self.pool_pages >= POOL_PAGES_PER_WORKER * size or getattr(
+            self.pool, "_broken", False
+        )
+
+    def pump(self) -> None:
+        """Submit queued files while fewer than `in_flight` tasks run."""
+        while self.todo and len(self.running) < self.in_flight:
+            if self._pool_worn():
+                if self.running:
+                    return  # replaced once the tasks using it are done
+                assert self.pool is not None
+                self.pool.shutdown()
+                self.pool, self.pool_pages = _start_pool(self.workers), 0
+            assert self.key is not None
+            f = self.todo.pop(0)
+            pages = _read_page_rows(self.r, [f], _file_order(f)[0])
+            if not pages.num_rows:
+                self.results[(f, self.key)] = None  # no page to extract (errors, 404s, ...)
+                continue
+            n, self.batches = self.batches, self.batches + 1
+            rel = f"{self.staging}/pages-{n:05d}.parquet"
+            self.r.makedirs(self.staging)
+            pq.write_table(pages, self.r.path(rel), filesystem=self.r.fs)
+            batch = {
+                "pages_file": rel,
+                "pages": pages.num_rows,
+                "n": n,
+                "source": self.source,
+                "templates_file": self.templates[self.key],
+            }
+            if self.started is None:
+                self.started = time.monotonic()
+            future = extract_batch.submit(
+                self.root, self.staging, batch, self.options, self.workers, self.pool
+            )
+            future.add_done_callback(self.finished.put)
+            self.running[future] = (f, self.key)
+            self.submitted_at[(f, self.key)] = time.monotonic()
+            self.pool_pages += pages.num_rows
+
+    def collect(self, timeout: float) -> list[dict[str, Any]]:
+        """Results of the tasks that ended within `timeout` seconds (a failed task raises)."""
+        out = []
+        try:
+            future = self.finished.get(timeout=timeout)
+            while True:
+                f, key = self.running.pop(future)
+                result = future.result()
+                self.results[(f, key)] = result
+                if key == self.key:
+                    out.append(result)
+                future = self.finished.get_nowait()
+        except queue.Empty:
+            pass
+        return out
+
+    def template_fingerprints(self) -> dict[str, str]:
+        """source -> fingerprint of the template model the run extracted with (provenance)."""
+        from extraction.template import TemplateModel
+
+        path = self.templates.get(self.key or "")
+        if not path:
+            return {}
+        blob = json.loads(self.r.read_bytes(path))
+        return {name: TemplateModel.from_json(text).fingerprint() for name, text in blob.items()}
+
+    def pages_done(self) -> int:
+        return sum(r["pages"] for (_, k), r in self.results.items() if r and k == self.key)
+
+    def step(self, timeout: float) -> list[dict[str, Any]]:
+        """While the crawl runs: take in its new pages files, extract what may be."""
+        self.scan()
+        if self.files:
+            latest = max(self.files)  # crawl ids sort by start time: the attempt running now
+            if self.fix_templates(latest, complete=False):
+                self.want(self.files[latest] + self.backlog)
+        self.pump()
+        return self.collect(timeout)
+
+    def finish(
+        self, crawl_id: str, earlier: list[str], on_result: Callable[[dict[str, Any]], None]
+    ) -> list[dict[str, Any]]:
+        """After the crawl: extract every pages file of `crawl_id` and of the `earlier`
+        uncommitted crawls not yet extracted; all results in file order."""
+        from storage.pages import list_pages_files
+
+        self.scan()
+        self.fix_templates(crawl_id, complete=True)
+        order = list(self.files.get(crawl_id, []))
+        for c in earlier:
+            order += sorted(list_pages_files(self.r, self.source, c), key=_file_order)
+        self.want(order)
+        key = self.key
+        assert key is not None
+        while any((f, key) not in self.results for f in order):
+            self.pump()
+            for result in self.collect(POLL_SECONDS):
+                on_result(result)
+        return [r for f in order if (r := self.results[(f, key)]) is not None]
+
+    def during(self, until: float) -> int:
+        """Pages whose extraction (with the final template models) began before `until`."""
+        return sum(
+            r["pages"]
+            for fk, r in self.results.items()
+            if r and fk[1] == self.key and self.submitted_at.get(fk, until + 1) <= until
+        )
+
+    def stop(self) -> None:
+        """Give up (the crawl failed): cancel queued pool work, wait for running tasks."""
+        self.todo = []
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        for future in list(self.running):
+            with contextlib.suppress(Exception):
+                future.wait()
+        self.running.clear()
+
+
 # -- flows --------------------------------------------------------------------------------
 
 
@@ -523,56 +844,111 @@ def crawl_source(
     workers: int | None = None,
     batch_pages: int = DEFAULT_BATCH_PAGES,
     crawl_retries: int = 2,
+    extract_during_crawl: bool = True,
 ) -> dict[str, Any]:
-    """Crawl one source, extract the pages of this crawl in batches, commit a snapshot."""
+    """Crawl one source, extract the pages of this crawl (while the crawl runs, from the
+    pages files it flushes, unless `extract_during_crawl` is False), commit a snapshot.
+
+    `batch_pages` is kept for callers; a crawl's extraction tasks are its pages files."""
+    from storage.fs import open_root
+    from storage.pages import list_pages_files
+
     resolved = resolve_source(source, config_path)
     root = absolute_root(root)
     options = options or ExtractionOptions()
     durations: dict[str, float] = {}
     started = time.monotonic()
-    # The extraction workers start (spawn, imports) while the crawl child runs.
+    # The extraction workers start (spawn, imports) while the crawl child starts.
     pool = _start_pool(workers) if workers != 1 else None
+    staging = f"{FLOW_STAGING}/{_run_key(resolved.name)}"
+    _remove_stale_staging(open_root(root))
+    history = list_pages_files(root, resolved.name)
+    run = _RunExtraction(
+        root,
+        staging,
+        resolved.name,
+        options,
+        workers,
+        pool,
+        history,
+        uncommitted_crawl_ids(root, resolved.name),
+    )
+    label = resolved.name
+    key = f"extract {label}"
+    total: list[int | None] = [None]  # known once the crawl is over
+
+    def show(_result: dict[str, Any] | None = None) -> None:
+        n = run.pages_done()
+        rate = n / max(time.monotonic() - (run.started or time.monotonic()), 1e-6)
+        of = f"/{total[0]}" if total[0] is not None else ""
+        report(
+            Progress(
+                key,
+                f"{key}: {n}{of} pages",
+                n,
+                total[0],
+                "pages",
+                done=total[0] is not None and n >= total[0],
+                rate=f"{rate:.1f} pages/s",
+            ),
+            f"{label}: extracted {n}{of} pages ({rate:.1f} pages/s)",
+        )
+
+    overlap = extract_during_crawl and pool is not None
+    poll = POLL_SECONDS_REMOTE if "://" in root else POLL_SECONDS
     try:
         with _timed(durations, "crawl"):
-            crawl = crawl_task.with_options(retries=crawl_retries)(resolved, root, max_pages)
+            future = crawl_task.with_options(retries=crawl_retries).submit(
+                resolved, root, max_pages
+            )
+            crawl_over = threading.Event()
+            future.add_done_callback(lambda _f: crawl_over.set())
+            while not crawl_over.is_set():
+                if overlap:
+                    if run.step(poll):
+                        show()
+                else:
+                    crawl_over.wait(poll)
+            crawl = future.result()
+        crawl_end = time.monotonic()
         # Earlier runs killed before their commit, and failed attempts of this one.
         earlier = [c for c in uncommitted_crawl_ids(root, resolved.name) if c != crawl["crawl_id"]]
         if earlier:
             _say("%s: also extracting uncommitted earlier crawls %s", resolved.name, earlier)
-        staging = f"{FLOW_STAGING}/{_run_key(crawl['crawl_id'])}"
-        with _timed(durations, "plan"):
-            batches = plan_batches(
-                root,
-                staging,
-                source=resolved.name,
-                crawl_id=crawl["crawl_id"],
-                batch_pages=batch_pages,
-                learn_templates=options.use_template,
-                extra_crawl_ids=earlier,
-            )
         crawl["problems"] = crawl_problems(root, resolved.name, crawl["crawl_id"])
-        stats = {
-            "crawl_id": crawl["crawl_id"],
-            "crawl_ids": [crawl["crawl_id"], *earlier],
-            "pages_fetched": crawl["pages_fetched"],
-            "status_counts": crawl["status_counts"],
-            "bytes_archived": crawl["bytes_archived"],
-        }
-        snapshots, extraction = _extract_and_commit(
-            root,
-            staging,
-            batches,
-            [resolved.name],
-            kind="crawl",
-            options=options,
-            workers=workers,
-            stats=stats,
-            durations=durations,
-            pool=pool,
-        )
+        with _timed(durations, "extract_after_crawl"):
+            results = run.finish(crawl["crawl_id"], earlier, lambda _r: show())
+        total[0] = sum(r["pages"] for r in results)
+        show()
+        durations.update(run.durations)
+        durations["extract"] = round(time.monotonic() - (run.started or crawl_end), 3)
+    except BaseException:
+        run.stop()
+        with contextlib.suppress(Exception):
+            open_root(root).delete_dir(staging)
+        raise
     finally:
-        if pool is not None:
-            pool.shutdown()  # idempotent; _extract_and_commit shut it down already
+        if run.pool is not None:
+            run.pool.shutdown()  # idempotent
+    stats = {
+        "crawl_id": crawl["crawl_id"],
+        "crawl_ids": [crawl["crawl_id"], *earlier],
+        "pages_fetched": crawl["pages_fetched"],
+        "status_counts": crawl["status_counts"],
+        "bytes_archived": crawl["bytes_archived"],
+        "templates": run.template_fingerprints(),
+    }
+    snapshots, extraction = _commit_extracted(
+        root,
+        staging,
+        results,
+        [resolved.name],
+        kind="crawl",
+        options=options,
+        stats=stats,
+        durations=durations,
+    )
+    extraction["during_crawl"] = run.during(crawl_end)
     durations["total"] = round(time.monotonic() - started, 3)
     summary = {
         "source": resolved.name,

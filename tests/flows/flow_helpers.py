@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from crawlers.config import ResolvedSource, parse_config
 from flows.demo import DEMO_SOURCE, demo_config, serve_demo_site
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @dataclass
@@ -30,3 +36,15 @@ def demo_source(base_url: str, **overrides: Any) -> ResolvedSource:
     doc = demo_config(base_url)
     doc["sources"][DEMO_SOURCE].update(overrides)
     return parse_config(doc, "<test config>").source(DEMO_SOURCE)
+
+
+def fixture_server_module() -> ModuleType:
+    """tests/fixtures/server.py (the generated fixture site), imported by path."""
+    name = "newsarchive_fixture_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FIXTURES / "server.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
