@@ -64,6 +64,7 @@ _BINARY_MAGIC = (
 _CONTROL_BYTES = bytes([*range(9), *range(14, 32)])
 _SPACE = re.compile(r"[ \t\u00a0\u200b]+")
 _NEWLINES = re.compile(r"\n{2,}")
+_HTML_TAG = re.compile(r"<(?:html|body|p|div|head|article|!doctype)", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -221,10 +222,8 @@ def _looks_binary(body: bytes) -> bool:
 
 
 def _looks_like_html(text: str) -> bool:
-    head = text[:65536].lower()
-    return "<" in head and any(
-        tag in head for tag in ("<html", "<body", "<p", "<div", "<head", "<article", "<!doctype")
-    )
+    # ASCII-only case folding: str.lower() maps no other character onto these tag names.
+    return _HTML_TAG.search(text, 0, 65536) is not None
 
 
 def _clean_text(text: str) -> list[str]:
@@ -328,19 +327,15 @@ def _extract(
     title_line = page_meta.title
     if options.trafilatura_metadata:
         title_line = _first_str(getattr(doc, "title", None), title_line)
-    paragraphs = _body(doc, signals, options, template, title_line)
-    if (
-        options.favor_precision
-        and options.balanced_fallback
-        and _words("\n".join(paragraphs)) < options.min_words
-    ):
+    text = "\n".join(_body(doc, signals, options, template, title_line))
+    words = _words(text)
+    if options.favor_precision and options.balanced_fallback and words < options.min_words:
         # Precision mode sometimes discards the whole body; the balanced pass rarely does.
         balanced = _trafilatura(tree, url, options, date_params, precision=False)
-        retry = _body(balanced, signals, options, template, title_line)
-        if _words("\n".join(retry)) > _words("\n".join(paragraphs)):
-            doc, paragraphs = balanced, retry
-    text = "\n".join(paragraphs)
-    words = _words(text)
+        retry = "\n".join(_body(balanced, signals, options, template, title_line))
+        retry_words = _words(retry)
+        if retry_words > words:
+            doc, text, words = balanced, retry, retry_words
     if words == 0:
         return Rejection("no_body")
     if options.reject_listings and words < options.min_words:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from extraction_helpers import Case
 from lxml import etree
 from lxml.html import HtmlElement
 
-from extraction.extract import parse_html
+from extraction.extract import _looks_like_html, parse_html
 
 ODD_INPUTS = [
     '<?xml version="1.0" encoding="utf-8"?><html><body><p>declared</p></body></html>',
@@ -32,3 +33,20 @@ def test_parse_html_gives_trafilaturas_tree_and_element_classes(cases: list[Case
         assert ours is not None, text[:60]
         assert etree.tostring(ours) == etree.tostring(theirs), text[:60]
         assert [type(e) for e in ours.iter()] == [type(e) for e in theirs.iter()], text[:60]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<HTML><BODY>x", True),
+        ("plain <P>text", True),
+        ("<!DocType html>", True),
+        ("<d\u0130v> and <art\u0130cle>", False),  # str.lower() gives i + U+0307, not "i"
+        ("<\u212aa>", False),
+        ("no markup here", False),
+        ("x" * 65536 + "<div>", False),  # only the first 64 Ki characters count
+        ("x" * 65531 + "<div>", True),
+    ],
+)
+def test_looks_like_html_folds_ascii_case_only(text: str, expected: bool) -> None:
+    assert _looks_like_html(text) is expected
