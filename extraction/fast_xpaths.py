@@ -61,6 +61,14 @@ _MVP = re.compile("mvp-post-add-(?:box|wrap)").search
 _COMMENTS_ID = re.compile("^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)").search
 _COMMENTS_ID_LIST = re.compile("^(?:[Cc]omment(?!ary)|comol)").search
 _COMMENTS_CLASS = re.compile("^[Cc]omment(?!ary)|(?:article|post)-comments").search
+_BODY_ID = re.compile(
+    "(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|body-text"
+).search
+_BODY_CLASS = re.compile(
+    "post[-_]text|post-body|post-?entry|post[-_]?content|postContent|post_inner_wrapper"
+    "|article-?text|articleText|(?:entry|page|text|article|art)-content|article__content"
+    "|article(?:-|__)?body|articleBody|ArticleContent|body-text|article__container"
+).search
 
 
 def overall_discard_blocks(tree: HtmlElement) -> list[HtmlElement]:
@@ -176,8 +184,43 @@ def comment_blocks_and_lists(tree: HtmlElement) -> list[HtmlElement]:
     return found
 
 
-#: trafilatura.xpaths list name -> (the XPath texts a stand-in was written for, stand-ins).
-EXPECTED: dict[str, tuple[tuple[str, ...], tuple[Matcher, ...]]] = {
+def article_body_containers(tree: HtmlElement) -> list[HtmlElement]:
+    """BODY_XPATH[0]: article body containers by class/id/itemprop.
+
+    Its trailing ``[1]`` is per step: of each element's children that qualify, the first;
+    so a qualifying element is selected unless an earlier sibling qualifies too.
+    """
+    found = []
+    parents: set[HtmlElement] = set()  # holds the proxies, so identity stays meaningful
+    for el in tree.iterdescendants("article", "div", "main", "section"):
+        items = el.items()
+        if not items:
+            continue
+        ident = cls = None
+        hit = False
+        for name, value in items:
+            if name == "class":
+                cls = value
+            elif name == "id":
+                ident = value
+            elif name == "itemprop":
+                hit = value == "articleBody"
+        if not (
+            hit
+            or (cls is not None and (cls in ("post", "entry") or _BODY_CLASS(cls)))
+            or (ident is not None and (ident == "articleContent" or _BODY_ID(ident)))
+        ):
+            continue
+        parent = el.getparent()
+        if parent not in parents:
+            parents.add(parent)
+            found.append(el)
+    return found
+
+
+#: trafilatura.xpaths list name -> (XPath texts the stand-ins were written for, stand-ins);
+#: None (text and stand-in) keeps that expression as it is.
+EXPECTED: dict[str, tuple[tuple[str | None, ...], tuple[Matcher | None, ...]]] = {
     "OVERALL_DISCARD_XPATH": (
         (
             """
@@ -234,6 +277,23 @@ EXPECTED: dict[str, tuple[tuple[str, ...], tuple[Matcher, ...]]] = {
         ),
         (comment_blocks_and_lists,),
     ),
+    "BODY_XPATH": (
+        (
+            """
+        .//*[self::article or self::div or self::main or self::section][
+        @class='post' or @class='entry' or
+        @itemprop='articleBody' or @id='articleContent' or
+        re:test(@id, '(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|body-text') or
+        re:test(@class, 'post[-_]text|post-body|post-?entry|post[-_]?content|postContent|post_inner_wrapper|article-?text|articleText|(?:entry|page|text|article|art)-content|article__content|article(?:-|__)?body|articleBody|ArticleContent|body-text|article__container')
+        ][1]
+        """,  # noqa: E501
+            None,
+            None,
+            None,
+            None,
+        ),
+        (article_body_containers, None, None, None, None),
+    ),
 }
 
 
@@ -243,10 +303,9 @@ def _original_xpaths(name: str) -> list[etree.XPath] | None:
     texts, _ = EXPECTED[name]
     if not isinstance(current, list) or len(current) != len(texts):
         return None
-    if not all(
-        isinstance(x, etree.XPath) and x.path == t for x, t in zip(current, texts, strict=True)
-    ):
-        return None
+    for xpath, text in zip(current, texts, strict=True):
+        if not isinstance(xpath, etree.XPath) or (text is not None and xpath.path != text):
+            return None
     return list(current)
 
 
@@ -271,7 +330,10 @@ def fast_prunes() -> Iterator[None]:
                 continue
             target = getattr(xpaths, name)
             swapped.append((target, originals))
-            target[:] = matchers
+            target[:] = [
+                original if matcher is None else matcher
+                for original, matcher in zip(originals, matchers, strict=True)
+            ]
         yield
     finally:
         for target, originals in swapped:
