@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import resource
@@ -104,6 +105,10 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         conditional=conditional_validators(root, source, now),
     )
     deferred.addErrback(lambda failure: failures.append(failure.getTraceback()))
+    # Everything loaded so far (Scrapy, pyarrow, pandas, ... ~140k objects) lives as long as
+    # the process: keep it out of the cyclic GC, whose full collections would otherwise
+    # traverse it all again during the crawl (~0.2 ms of reactor CPU per page).
+    gc.freeze()
     process.start()
     stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
     spider = crawler.spider
