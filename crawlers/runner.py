@@ -117,7 +117,9 @@ class CrawlProcess:
         pages_batch: int | None = None,
     ) -> None:
         self.source = source
+        self.root = root
         self.crawl_id = crawl_id
+        self.max_pages = max_pages
         self.timeout = timeout
         self._tmp = tempfile.TemporaryDirectory(prefix="newsarchive-crawl-")
         self._result_path = Path(self._tmp.name) / "result.json"

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
 
+    from crawlers.runner import CrawlProcess
+    from flows.server import LocalPrefectServer
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "archive"
@@ -204,9 +207,29 @@ def _console_logging(*, quiet: bool) -> Iterator[None]:
             log.propagate = propagate
 
 
+def _api_configured() -> bool:
+    """True when PREFECT_API_URL is set (environment, Prefect profile, or a test harness)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
+def launch_private_server() -> LocalPrefectServer | None:
+    """Without a configured Prefect API: launch this command's private server now, without
+    waiting for it (pass it to `prefect_api`), so the command can work while it boots."""
+    if _api_configured():
+        return None
+    from flows.server import LocalPrefectServer
+
+    server = LocalPrefectServer(services=False)
+    server.launch()
+    return server
+
+
 @contextlib.contextmanager
-def prefect_api() -> Iterator[None]:
-    """Use PREFECT_API_URL when set; else a private, API-only Prefect server for this command.
+def prefect_api(server: LocalPrefectServer | None = None) -> Iterator[None]:
+    """Use PREFECT_API_URL when set; else a private, API-only Prefect server for this command
+    (`server`, launched already by `launch_private_server`, or started here).
 
     Prefect would start its own temporary server, but that one writes its log noise to our
     terminal; ours writes it to a file under the Prefect home. Queued events and logs are
@@ -225,16 +248,18 @@ def prefect_api() -> Iterator[None]:
     updates: dict[Any, Any] = {}
     if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" not in os.environ:
         updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
-    if PREFECT_API_URL.value():  # from the environment, a Prefect profile, or a test harness
+    if server is None and _api_configured():
         with temporary_settings(updates=updates):
             yield
         return
 
     from flows.server import LocalPrefectServer
 
-    server = LocalPrefectServer(services=False)
-    updates[PREFECT_API_URL] = server.start()
+    if server is None:
+        server = LocalPrefectServer(services=False)
+        server.launch()
     try:
+        updates[PREFECT_API_URL] = server.wait_ready()
         with temporary_settings(updates=updates):
             try:
                 yield
@@ -267,12 +292,32 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     sources = config.resolved(args.sources or None)  # unknown name -> ConfigError, exit 2
-    from flows.pipeline import crawl_sources
-
-    with prefect_api():
-        results = crawl_sources(
-            root=args.root, max_pages=args.max_pages, sources=sources, config_path=args.config
+    with contextlib.ExitStack() as stack:
+        # While a private Prefect server boots (seconds), the crawls already run: each
+        # source's flow run takes over its crawl (its first crawl attempt).
+        server = launch_private_server()
+        if server is not None:
+            stack.callback(server.stop)
+        from flows.pipeline import (
+            CRAWL_SOURCES_PARALLEL,
+            absolute_root,
+            crawl_sources,
+            started_crawls,
         )
+
+        crawls: dict[str, CrawlProcess] = {}
+        if server is not None:
+            from crawlers.runner import start_crawl
+
+            root = absolute_root(args.root)
+            for source in sources[:CRAWL_SOURCES_PARALLEL]:  # those the flow runs first
+                crawls[source.name] = stack.enter_context(
+                    start_crawl(source, root, max_pages=args.max_pages)
+                )
+        with prefect_api(server), started_crawls(crawls):
+            results = crawl_sources(
+                root=args.root, max_pages=args.max_pages, sources=sources, config_path=args.config
+            )
     return _print_crawl_results(results, quiet=args.quiet)
 
 

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -41,6 +42,8 @@ from flows.progress import Progress, report, watch_crawl
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
 
+    from crawlers.runner import CrawlProcess
+
 logger = logging.getLogger(__name__)
 
 #: Pages per extraction task: big enough that Prefect's per-task overhead is noise.
@@ -62,6 +65,8 @@ TEMPLATE_CRAWL_PAGES = 400
 #: Extraction tasks in flight at once over the flow's pool: two keep its workers busy from
 #: one pages file to the next.
 EXTRACT_IN_FLIGHT = 2
+#: Sources crawled at once by `crawl_sources` (its task runner's threads).
+CRAWL_SOURCES_PARALLEL = 4
 #: Seconds between looks for new pages files while a crawl runs (object stores: fewer LISTs).
 POLL_SECONDS = 0.5
 POLL_SECONDS_REMOTE = 5.0
@@ -81,6 +86,12 @@ _PAGE_COLUMNS = [
     "published_hint",
     "title_hint",
 ]
+
+
+#: Crawls the caller started already, by source name (see `started_crawls`).
+_STARTED_CRAWLS: ContextVar[dict[str, CrawlProcess] | None] = ContextVar(
+    "newsarchive_started_crawls", default=None
+)
 
 
 class RunFailed(RuntimeError):
@@ -144,15 +155,42 @@ def _run_key(prefix: str) -> str:
 # -- tasks --------------------------------------------------------------------------------
 
 
+@contextmanager
+def started_crawls(crawls: dict[str, CrawlProcess]) -> Iterator[None]:
+    """Hand crawls the caller started already (`crawlers.runner.start_crawl`, by source name)
+    to the flows run inside this block: the first attempt of that source's `crawl_task`
+    waits for it instead of starting another (e.g. the CLI starts the crawl while its Prefect
+    server boots). A crawl no task took is the caller's to close."""
+    token = _STARTED_CRAWLS.set(crawls)
+    try:
+        yield
+    finally:
+        _STARTED_CRAWLS.reset(token)
+
+
+def _started_crawl(source: ResolvedSource, root: str, max_pages: int | None) -> str | None:
+    """crawl_id of a crawl the caller started for exactly this source, root and budget."""
+    crawl = (_STARTED_CRAWLS.get() or {}).get(source.name)
+    if crawl is None or (crawl.source, crawl.root, crawl.max_pages) != (source, root, max_pages):
+        return None
+    return crawl.crawl_id
+
+
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE, task_run_name="crawl")
 def crawl_task(source: ResolvedSource, root: str, max_pages: int | None) -> dict[str, Any]:
-    """Run Scrapy for one source in a child process; a fresh crawl_id per attempt."""
-    from crawlers.runner import new_crawl_id, run_crawl
+    """Run Scrapy for one source in a child process; a fresh crawl_id per attempt (the first
+    attempt takes over a crawl the caller started, see `started_crawls`)."""
+    from crawlers.runner import start_crawl
 
-    crawl_id = new_crawl_id()
-    _say("%s: crawl %s started", source.name, crawl_id)
-    with watch_crawl(root, source.name, crawl_id):
-        result = run_crawl(source, root, max_pages=max_pages, crawl_id=crawl_id)
+    started = _STARTED_CRAWLS.get() or {}
+    if _started_crawl(source, root, max_pages) is not None:
+        crawl = started.pop(source.name)  # taken once: a retry starts a fresh crawl
+        _say("%s: crawl %s (started before the flow)", source.name, crawl.crawl_id)
+    else:
+        crawl = start_crawl(source, root, max_pages=max_pages)
+        _say("%s: crawl %s started", source.name, crawl.crawl_id)
+    with crawl, watch_crawl(root, source.name, crawl.crawl_id):
+        result = crawl.wait()
     _say(
         "%s: crawl %s fetched %d pages %s, %d WARC bytes (%s)",
         source.name,
@@ -862,17 +900,11 @@ def crawl_source(
     pool = _start_pool(workers) if workers != 1 else None
     staging = f"{FLOW_STAGING}/{_run_key(resolved.name)}"
     _remove_stale_staging(open_root(root))
-    history = list_pages_files(root, resolved.name)
-    run = _RunExtraction(
-        root,
-        staging,
-        resolved.name,
-        options,
-        workers,
-        pool,
-        history,
-        uncommitted_crawl_ids(root, resolved.name),
-    )
+    # The source's pages before this run (a crawl the caller started for it is this run's).
+    adopted = _started_crawl(resolved, root, max_pages)
+    history = [f for f in list_pages_files(root, resolved.name) if _file_order(f)[0] != adopted]
+    uncommitted = [c for c in uncommitted_crawl_ids(root, resolved.name) if c != adopted]
+    run = _RunExtraction(root, staging, resolved.name, options, workers, pool, history, uncommitted)
     label = resolved.name
     key = f"extract {label}"
     total: list[int | None] = [None]  # known once the crawl is over
@@ -1003,7 +1035,7 @@ def _source_run(
 @flow(
     name="crawl-sources",
     # Prefect's generic TaskRunner typing does not accept a concrete runner instance.
-    task_runner=cast("TaskRunner[Any]", ThreadPoolTaskRunner(max_workers=4)),
+    task_runner=cast("TaskRunner[Any]", ThreadPoolTaskRunner(max_workers=CRAWL_SOURCES_PARALLEL)),
 )
 def crawl_sources(
     names: list[str] | None = None,

@@ -95,6 +95,12 @@ class LocalPrefectServer:
 
     def start(self) -> str:
         """Start the server and wait until it answers; returns the API URL."""
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the server process without waiting for it (see `wait_ready`): the caller
+        may do other work while it boots (seconds: imports, database migrations)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.pop("PREFECT_API_URL", None)
@@ -131,6 +137,9 @@ class LocalPrefectServer:
                 preexec_fn=_die_with_parent(os.getpid()),
             )
         logger.debug("prefect server pid %d on %s", self.process.pid, self.api_url)
+
+    def wait_ready(self) -> str:
+        """Wait until the launched server answers; returns the API URL."""
         self._wait_healthy()
         return self.api_url
 

@@ -1,21 +1,26 @@
 """Extraction while the crawl runs gives the snapshot that extraction after the crawl gives:
-the same template models (learned from a fixed prefix of the crawl) and the same rows."""
+the same template models (learned from a fixed prefix of the crawl) and the same rows; a flow
+takes over a crawl its caller started."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
-from flow_helpers import fixture_server_module
+from flow_helpers import DemoServer, demo_source, fixture_server_module
 
 import flows.pipeline as pipeline
 from crawlers.config import ResolvedSource, parse_config
-from flows.pipeline import crawl_source
+from crawlers.runner import start_crawl
+from flows.demo_site import load_site
+from flows.pipeline import crawl_source, started_crawls
+from storage.pages import list_pages_files
 from storage.snapshots import list_snapshots
 from storage.views import connect
 
-ARTICLES = 40
+ARTICLES = 30
 #: Columns that depend on the page only (not on when it was fetched or stored).
 COLUMNS = (
     "article_id, version, url, canonical_url, title, authors, published_at, language,"
@@ -27,8 +32,9 @@ fixture_server = fixture_server_module()
 
 
 def slow_site(base: str) -> ResolvedSource:
-    """One request at a time, each article answered after 0.2 s: a deterministic fetch
-    order, and a crawl (~8 s) that outlasts the crawler's first 5 s pages flush."""
+    """One request every ~0.3 s (a download delay: Scrapy sends them one at a time), so the
+    fetch order is the same in every crawl and the crawl (~9 s) outlasts the crawler's first
+    5 s pages flush."""
     body = {
         "sitemaps": [base + "/gen/sitemap.xml"],
         "allowed_domains": ["127.0.0.1"],
@@ -39,9 +45,18 @@ def slow_site(base: str) -> ResolvedSource:
         "obey_robots": False,
         "autothrottle": False,
         "concurrency_per_domain": 1,
+        "download_delay": 0.3,
         "download_timeout": 10.0,
     }
     return parse_config({"sources": {"site": body}}, "<test>").source("site")
+
+
+def fetch_order(root: Path) -> list[str]:
+    """URLs of the crawl's pages rows in the order its pages files were written."""
+    files = sorted(list_pages_files(str(root)), key=pipeline._file_order)
+    return [
+        str(u) for f in files for u in pq.read_table(root / f, columns=["url"])["url"].to_pylist()
+    ]
 
 
 def stored(root: Path) -> list[tuple[Any, ...]]:
@@ -57,14 +72,14 @@ def test_extraction_during_the_crawl_stores_what_extraction_after_it_stores(
 ) -> None:
     # A prefix shorter than the crawl: the models are fixed while it still runs.
     monkeypatch.setattr(pipeline, "TEMPLATE_CRAWL_PAGES", 12)
-    options = fixture_server.ServerOptions(
-        generate=ARTICLES, realistic=True, slow_rate=1.0, slow_seconds=0.2
-    )
+    options = fixture_server.ServerOptions(generate=ARTICLES, realistic=True)
     with fixture_server.FixtureServer(options=options) as srv:
         during = crawl_source(slow_site(srv.base), str(tmp_path / "during"))
         after = crawl_source(
             slow_site(srv.base), str(tmp_path / "after"), extract_during_crawl=False
         )
+    # Both crawls fetched the same pages in the same order (what the template prefix is).
+    assert fetch_order(tmp_path / "during") == fetch_order(tmp_path / "after")
     assert during["extraction"]["during_crawl"] > 0, during["durations"]  # it did overlap
     assert after["extraction"]["during_crawl"] == 0
     for summary in (during, after):
@@ -79,3 +94,25 @@ def test_extraction_during_the_crawl_stores_what_extraction_after_it_stores(
     rows = stored(tmp_path / "during")
     assert len(rows) == ARTICLES
     assert rows == stored(tmp_path / "after")
+
+
+def test_a_flow_takes_over_the_crawl_its_caller_started(
+    prefect_harness: None, demo_server: DemoServer, tmp_path: Path
+) -> None:
+    """The CLI starts the crawl while its Prefect server boots; the flow run waits for that
+    crawl (its first attempt) instead of crawling again, and extracts it."""
+    root = str(tmp_path / "archive")
+    source = demo_source(demo_server.base_url)
+    with start_crawl(source, root) as started, started_crawls({source.name: started}):
+        summary = crawl_source(source, root)
+    assert summary["crawl"]["crawl_id"] == started.crawl_id
+    assert started.poll() == 0
+    crawl_ids = {f.rsplit("/", 1)[-1].rsplit("-", 1)[0] for f in list_pages_files(root)}
+    assert crawl_ids == {started.crawl_id}  # no second crawl
+    assert summary["snapshot"]["new"] >= len(load_site().articles)
+    # Another budget is another crawl: not taken over (the started one is the caller's).
+    other = demo_source(demo_server.base_url, max_pages=3)
+    with start_crawl(source, str(tmp_path / "b")) as unused, started_crawls({source.name: unused}):
+        assert pipeline._started_crawl(other, str(tmp_path / "b"), None) is None
+        assert pipeline._started_crawl(source, str(tmp_path / "c"), None) is None
+        assert pipeline._started_crawl(source, str(tmp_path / "b"), None) == unused.crawl_id
