@@ -54,9 +54,8 @@ def slow_site(base: str) -> ResolvedSource:
 def fetch_order(root: Path) -> list[str]:
     """URLs of the crawl's pages rows in the order its pages files were written."""
     files = sorted(list_pages_files(str(root)), key=pipeline._file_order)
-    return [
-        str(u) for f in files for u in pq.read_table(root / f, columns=["url"])["url"].to_pylist()
-    ]
+    urls = [pq.read_table(root / f, columns=["url"])["url"].to_pylist() for f in files]
+    return [str(u) for part in urls for u in part]
 
 
 def stored(root: Path) -> list[tuple[Any, ...]]:
