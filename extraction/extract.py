@@ -18,7 +18,7 @@ from htmldate import find_date
 from lxml import etree
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
-from trafilatura.utils import is_dubious_html, repair_faulty_html
+from trafilatura.utils import DOCTYPE_TAG, FAULTY_HTML, INVALID_XML_CHARS, is_dubious_html
 
 from extraction import metadata as md
 from extraction.boilerplate import filter_paragraphs
@@ -65,6 +65,8 @@ _CONTROL_BYTES = bytes([*range(9), *range(14, 32)])
 _SPACE = re.compile(r"[ \t\u00a0\u200b]+")
 _NEWLINES = re.compile(r"\n{2,}")
 _HTML_TAG = re.compile(r"<(?:html|body|p|div|head|article|!doctype)", re.IGNORECASE | re.ASCII)
+#: The characters of trafilatura's INVALID_XML_CHARS class (test_parse_html checks).
+_INVALID_XML = tuple(chr(c) for c in (*range(9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF))
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def parse_html(text: str) -> HtmlElement | None:
     """
     beginning = text[:50].lower()
     dubious = is_dubious_html(beginning)
-    text = repair_faulty_html(text, beginning)
+    text = _repair_faulty_html(text, beginning)
     parser = _html_parser()
     tree: HtmlElement | None = None
     retry_bytes = True
@@ -192,6 +194,20 @@ def parse_html(text: str) -> HtmlElement | None:
     if tree is not None and dubious and len(tree) < 2:
         return None
     return tree if isinstance(tree, HtmlElement) else None
+
+
+def _repair_faulty_html(text: str, beginning: str) -> str:
+    """trafilatura.utils.repair_faulty_html, without a regex scan of pages that have no
+    control characters (str.find per character is ~2x faster than the regex's scan)."""
+    if any(ch in text for ch in _INVALID_XML):
+        text = INVALID_XML_CHARS.sub("", text)
+    if "doctype" in beginning:  # libxml2/lxml issue: https://bugs.launchpad.net/lxml/+bug/1955915
+        firstline, _, rest = text.partition("\n")
+        text = DOCTYPE_TAG.sub("", firstline, count=1) + "\n" + rest
+    for line in text[:4096].splitlines()[:4]:  # self-closing <html/> in the first lines
+        if "<html" in line and line.endswith("/>"):
+            return FAULTY_HTML.sub(r"\1>", text, count=1)
+    return text
 
 
 def _parse_bytes(text: str, parser: lxml_html.HTMLParser) -> HtmlElement | None:

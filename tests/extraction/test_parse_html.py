@@ -18,6 +18,9 @@ ODD_INPUTS = [
     "<html/><body><div>self-closing html tag</div></body>",
     "",
     "\x00\x01<html>\ud800</html>",
+    "<!DOCTYPE html PUBLIC '-//W3C//DTD XHTML 1.0//EN' 'http://x/y.dtd' />\n<html><p>\x0bz</p>",
+    "<html lang=en/>\n<body><p>self-closed html\ufffe\uffff</p></body>",
+    "<html><body><p>" + "".join(map(chr, range(32))) + "</p></body></html>",
 ]
 
 
@@ -50,3 +53,12 @@ def test_parse_html_gives_trafilaturas_tree_and_element_classes(cases: list[Case
 )
 def test_looks_like_html_folds_ascii_case_only(text: str, expected: bool) -> None:
     assert _looks_like_html(text) is expected
+
+
+def test_invalid_xml_characters_are_trafilaturas() -> None:
+    from trafilatura.utils import INVALID_XML_CHARS
+
+    from extraction.extract import _INVALID_XML
+
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    assert "".join(INVALID_XML_CHARS.findall(every)) == "".join(_INVALID_XML)
