@@ -109,6 +109,9 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     # the process: keep it out of the cyclic GC, whose full collections would otherwise
     # traverse it all again during the crawl (~0.2 ms of reactor CPU per page).
     gc.freeze()
+    # Young collections every 7000 net allocations instead of 700: Scrapy allocates a few
+    # hundred tracked objects per page, nearly all freed by reference counting.
+    gc.set_threshold(7000, 10, 10)
     process.start()
     stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
     spider = crawler.spider
