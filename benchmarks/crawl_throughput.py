@@ -16,7 +16,9 @@ The generated articles are realistic news pages (~64 KB, ~1,450 elements: unique
 a heavy template with mega-menu, related, most-read, comments, footer, inline script and
 style) unless `--small-pages`, so that trafilatura costs what it costs on real pages.
 Peak RSS is sampled with psutil: of the largest single process, and of the whole process
-tree (CLI + crawl child + extraction workers). Prints a table; writes JSON to
+tree (CLI + crawl child + extraction workers). CPU ms/page is the user+system time of the
+measured child and everything it waited for, per fetch: unlike pages/s it hardly depends
+on what else the machine is doing. Prints a table; writes JSON to
 benchmarks/results/crawl_throughput.json.
 
     .venv/bin/python benchmarks/crawl_throughput.py [--pages 5000] [--runs 3] [--modes bare,crawl]
@@ -29,6 +31,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,7 +88,7 @@ def end_to_end(base: str, pages: int, root: str, workdir: Path) -> dict[str, Any
     env["PREFECT_HOME"] = str(workdir / "prefect")
     cmd = [sys.executable, "-m", "flows.cli", "crawl", "--config", str(config)]
     cmd += ["--root", root, "--quiet"]
-    seconds, rss, tree = run_child(cmd, None, env)
+    seconds, rss, tree, cpu = run_child(cmd, None, env)
     from storage.views import connect
 
     con = connect(root)
@@ -93,6 +96,7 @@ def end_to_end(base: str, pages: int, root: str, workdir: Path) -> dict[str, Any
     con.close()
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "peak_rss": rss,
         "peak_tree_rss": tree,
         "fetched": pages + 1,
@@ -130,8 +134,12 @@ process.start()
 """.replace("__C__", str(CONCURRENCY))
 
 
-def run_child(cmd: list[str], stdin: str | None, env: dict[str, str]) -> tuple[float, int, int]:
-    """Run a child, sampling RSS; return (seconds, peak RSS of one process, of the tree)."""
+def run_child(
+    cmd: list[str], stdin: str | None, env: dict[str, str]
+) -> tuple[float, int, int, float]:
+    """Run a child, sampling RSS; return (seconds, peak RSS of one process, of the tree,
+    CPU seconds of the child and its waited-for descendants)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env, text=True)
     assert proc.stdin is not None
@@ -151,9 +159,11 @@ def run_child(cmd: list[str], stdin: str | None, env: dict[str, str]) -> tuple[f
         peak, tree = max(peak, *sizes), max(tree, sum(sizes))
         time.sleep(0.05)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"child failed with exit code {proc.returncode}: {cmd}")
-    return elapsed, peak, tree
+    return elapsed, peak, tree, cpu
 
 
 def measure(mode: str, base: str, pages: int, workdir: Path) -> dict[str, Any]:
@@ -162,8 +172,8 @@ def measure(mode: str, base: str, pages: int, workdir: Path) -> dict[str, Any]:
         script = workdir / "bare_spider.py"
         script.write_text(BARE_SPIDER)
         cmd = [sys.executable, str(script), f"{base}/gen/sitemap.xml", mode]
-        seconds, rss, _ = run_child(cmd, None, env)
-        return {"seconds": seconds, "peak_rss": rss, "fetched": pages + 1}
+        seconds, rss, _, cpu = run_child(cmd, None, env)
+        return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss": rss, "fetched": pages + 1}
     source = bench_source(base, pages)
     root = tempfile.mkdtemp(prefix=f"bench-{mode}-", dir=workdir)
     if mode == "e2e":
@@ -171,11 +181,12 @@ def measure(mode: str, base: str, pages: int, workdir: Path) -> dict[str, Any]:
     result_path = str(Path(root) / "result.json")
     job = crawl_job(source, root, crawl_id=new_crawl_id(), result_path=result_path)
     job["warc_thread"] = mode != "inline"  # inline: WARC written on the reactor thread
-    seconds, rss, _ = run_child(child_command(), json.dumps(job), env)
+    seconds, rss, _, cpu = run_child(child_command(), json.dumps(job), env)
     result = json.loads(Path(result_path).read_text())
     fetched = sum(result["status_counts"].values()) + result["fetch_errors"]
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "peak_rss": rss,
         "fetched": fetched,
         "bytes_archived": result["bytes_archived"],
@@ -217,10 +228,12 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(runs):
                     sample = measure(mode, base, args.pages, Path(tmp))
                     sample["pages_per_s"] = sample["fetched"] / sample["seconds"]
+                    sample["cpu_ms_per_page"] = 1000 * sample["cpu_seconds"] / sample["fetched"]
                     samples.append(sample)
                     print(
                         f"  {mode} run {i + 1}/{runs}: {sample['fetched']} fetches in "
-                        f"{sample['seconds']:.1f}s = {sample['pages_per_s']:.0f}/s",
+                        f"{sample['seconds']:.1f}s = {sample['pages_per_s']:.0f}/s, "
+                        f"{sample['cpu_ms_per_page']:.2f} CPU ms/page",
                         flush=True,
                     )
                 if samples:
@@ -231,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
                         "runs": samples,
                         "median_pages_per_s": statistics.median(s["pages_per_s"] for s in samples),
                         "median_seconds": statistics.median(s["seconds"] for s in samples),
+                        "median_cpu_ms_per_page": statistics.median(
+                            s["cpu_ms_per_page"] for s in samples
+                        ),
                         "peak_rss_mb": max(rss) / 2**20 if rss else None,
                     }
     finally:
@@ -240,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     naive = table.get("naive", {}).get("median_pages_per_s")
     print(f"\ncrawl throughput, {args.pages} generated articles on 127.0.0.1, median of runs")
     print(
-        f"{'mode':<8}{'pages/s':>10}{'seconds':>10}{'peak RSS MB':>14}{'tree MB':>10}"
-        f"{'vs bare':>10}{'vs naive':>10}"
+        f"{'mode':<8}{'pages/s':>10}{'seconds':>10}{'CPU ms/pg':>11}{'peak RSS MB':>14}"
+        f"{'tree MB':>10}{'vs bare':>10}{'vs naive':>10}"
     )
     for mode, row in table.items():
         ratio = f"{row['median_pages_per_s'] / ceiling:.2f}x" if ceiling else "-"
@@ -250,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         tree_mb = f"{row['peak_tree_rss_mb']:.0f}" if row["peak_tree_rss_mb"] else "-"
         print(
             f"{mode:<8}{row['median_pages_per_s']:>10.0f}{row['median_seconds']:>10.1f}"
-            f"{rss_mb:>14}{tree_mb:>10}{ratio:>10}{vs_naive:>10}"
+            f"{row['median_cpu_ms_per_page']:>11.2f}{rss_mb:>14}{tree_mb:>10}{ratio:>10}"
+            f"{vs_naive:>10}"
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
