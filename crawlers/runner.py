@@ -136,7 +136,7 @@ class CrawlProcess:
         # The child's output goes to files, not pipes: nobody drains a pipe while the parent
         # does other work, and a full pipe would stall the crawl.
         self._stderr = open(Path(self._tmp.name) / "stderr.txt", "w+b")  # noqa: SIM115 - closed in close()
-        self._started = time.monotonic()
+        self.started = time.monotonic()  # when the child was started (time.monotonic)
         try:
             self._proc = subprocess.Popen(
                 child_command(),
@@ -165,7 +165,7 @@ class CrawlProcess:
         killed); its result, or CrawlError when it failed."""
         name = self.source.name
         try:
-            left = None if self.timeout is None else self._started + self.timeout - time.monotonic()
+            left = None if self.timeout is None else self.started + self.timeout - time.monotonic()
             returncode = self._proc.wait(timeout=None if left is None else max(left, 0.0))
         except subprocess.TimeoutExpired:
             self.kill()

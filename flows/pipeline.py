@@ -189,7 +189,7 @@ def crawl_task(source: ResolvedSource, root: str, max_pages: int | None) -> dict
     else:
         crawl = start_crawl(source, root, max_pages=max_pages)
         _say("%s: crawl %s started", source.name, crawl.crawl_id)
-    with crawl, watch_crawl(root, source.name, crawl.crawl_id):
+    with crawl, watch_crawl(root, source.name, crawl.crawl_id, since=crawl.started):
         result = crawl.wait()
     _say(
         "%s: crawl %s fetched %d pages %s, %d WARC bytes (%s)",

@@ -44,11 +44,17 @@ def _human_bytes(n: float) -> str:
 
 @contextmanager
 def watch_crawl(
-    root: str, source: str, crawl_id: str, interval: float = 2.0, budget: int | None = None
+    root: str,
+    source: str,
+    crawl_id: str,
+    interval: float = 2.0,
+    budget: int | None = None,
+    since: float | None = None,
 ) -> Iterator[None]:
     """While a crawl runs in its child process, report the pages it has fetched so far (from
     the pages files it flushes every few seconds), the rate, an ETA against the page budget,
-    and the WARC bytes archived. Local roots only (polling an object store costs requests)."""
+    and the WARC bytes archived. Local roots only (polling an object store costs requests).
+    `since`: when the crawl started (time.monotonic), if before this call."""
     if "://" in root:
         yield
         return
@@ -58,7 +64,7 @@ def watch_crawl(
 
     r = open_root(root)
     stop = threading.Event()
-    started = time.monotonic()
+    started = since if since is not None else time.monotonic()
     rows_per_file: dict[str, int] = {}  # pages files are immutable once moved into place
 
     def fetched() -> int:
