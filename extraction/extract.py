@@ -243,8 +243,9 @@ def _looks_like_html(text: str) -> bool:
 
 
 def _clean_text(text: str) -> list[str]:
-    lines = [_SPACE.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
-    return [line for line in lines if line]
+    # One substitution for the whole text: _SPACE never matches a line break.
+    lines = _SPACE.sub(" ", text.replace("\r", "\n")).split("\n")
+    return [stripped for line in lines if (stripped := line.strip())]
 
 
 def _has_article_markup(signals: md.PageSignals, page_meta: md.PageMeta) -> bool:

@@ -176,14 +176,26 @@ _BYLINE_XPATH = (
 )
 
 
+def byline_elements(tree: HtmlElement) -> list[HtmlElement]:
+    """What `_BYLINE_XPATH` selects, in document order, in one Python pass over the
+    attributes (lxml's XPath engine is slower at five attribute tests per element)."""
+    found = []
+    for el in tree.iterdescendants(etree.Element):
+        for name, value in el.items():
+            if (
+                (name == "class" and ("byline" in value or "author" in value))
+                or (name == "id" and "author" in value)
+                or (name in ("rel", "itemprop") and value == "author")
+            ):
+                found.append(el)
+                break
+    return found
+
+
 def _bylines(tree: HtmlElement) -> list[str]:
     """Short texts of byline/author elements (rel=author, itemprop, class names)."""
     out: list[str] = []
-    try:
-        found = tree.xpath(_BYLINE_XPATH)
-    except etree.XPathError:
-        return out
-    for el in found[:20]:
+    for el in byline_elements(tree)[:20]:
         if el.tag in ("meta", "link", "script", "style", "img", "input", "label", "textarea"):
             continue
         if "comment" in (el.get("class") or "") or any(

@@ -15,6 +15,7 @@ from trafilatura import xpaths
 
 from extraction import fast_xpaths
 from extraction.extract import parse_html
+from extraction.metadata import _BYLINE_XPATH, byline_elements
 
 TAGS = [
     "div", "item", "list", "p", "section", "span", "aside", "details", "ol", "ul", "h1", "a",
@@ -22,7 +23,7 @@ TAGS = [
 ]  # fmt: skip
 ATTRS = [
     "id", "class", "style", "role", "aria-hidden", "data-component",
-    "data-lp-replacement-content", "title", "itemprop",
+    "data-lp-replacement-content", "title", "itemprop", "rel",
 ]  # fmt: skip
 #: Fragments of the regexes' tokens, near misses and case variants.
 TOKENS = [
@@ -35,7 +36,7 @@ TOKENS = [
     "infinite-scroll", "infinitescroll", "elementor-share-buttons", "MostPopularStories",
     "yin", "related", "elated", "tags", "tag-list", "ZendeskForm", "\u00e9", " ", "post",
     "entry", "articleBody", "articleContent", "article-content", "article__container",
-    "post-entry", "body",
+    "post-entry", "body", "author", "byline", "Author",
 ]  # fmt: skip
 
 VALUES = st.lists(st.sampled_from(TOKENS), max_size=3).flatmap(
@@ -73,7 +74,8 @@ def _pairs() -> list[tuple[str, etree.XPath, fast_xpaths.Matcher]]:
 
 
 def _assert_same(tree: HtmlElement) -> None:
-    for name, xpath, matcher in _pairs():
+    pairs = [*_pairs(), ("bylines", etree.XPath(_BYLINE_XPATH), byline_elements)]
+    for name, xpath, matcher in pairs:
         expected = xpath(tree)
         got = matcher(tree)
         assert len(got) == len(expected), name
