@@ -66,7 +66,10 @@ def build_archive(root: str, data: Path, docs: int) -> pa.Table:
 
 
 def single_trafilatura(root: str, pages: pa.Table, *, metadata: bool) -> tuple[float, float]:
-    """(docs/s, CPU ms/doc) of plain trafilatura in this process, same WARC records."""
+    """(docs/s, CPU ms/doc) of plain trafilatura in this process, same WARC records.
+
+    Text only: ``trafilatura.extract(html, url=...)`` with its defaults (issue #4's baseline).
+    """
     import trafilatura
 
     cpu = time.process_time()
@@ -80,7 +83,7 @@ def single_trafilatura(root: str, pages: pa.Table, *, metadata: bool) -> tuple[f
                 payload, url=row["url"], include_comments=False, with_metadata=True
             )
         else:
-            trafilatura.extract(payload, url=row["url"], include_comments=False)
+            trafilatura.extract(payload, url=row["url"])
     rate = pages.num_rows / (time.perf_counter() - start)
     return rate, (time.process_time() - cpu) * 1000 / pages.num_rows
 
@@ -122,12 +125,14 @@ def _children_cpu() -> float:
 
 def pooled(
     root: str, pages: pa.Table, workers: int, chunk: int, batch_size: int
-) -> tuple[float, RssSampler, int, float]:
-    """(docs/s, sampler, articles, worker CPU ms/doc) of extract_pages over one reused pool,
-    fed in chunks as reextract streams them. CPU includes worker start-up."""
+) -> tuple[float, RssSampler, int, float, float]:
+    """(docs/s, sampler, articles, worker CPU ms/doc, parent CPU ms/doc) of extract_pages
+    over one reused pool, fed in chunks as reextract streams them. Worker CPU includes
+    worker start-up."""
     options = ExtractionOptions()
     articles = 0
     cpu_before = _children_cpu()
+    parent_before = time.process_time()
     with RssSampler() as sampler, make_pool(workers) as pool:
         # Start the workers (spawn + imports, ~1-2 s each) before the clock starts: a long
         # reextract pays this once, and it would distort a short run.
@@ -147,7 +152,8 @@ def pooled(
             articles += result.articles.num_rows
         elapsed = time.perf_counter() - start
     cpu_ms = (_children_cpu() - cpu_before) * 1000 / pages.num_rows
-    return pages.num_rows / elapsed, sampler, articles, cpu_ms
+    parent_ms = (time.process_time() - parent_before) * 1000 / pages.num_rows
+    return pages.num_rows / elapsed, sampler, articles, cpu_ms, parent_ms
 
 
 def inline(root: str, pages: pa.Table, batch_size: int) -> tuple[float, float]:
@@ -178,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=20_000, help="documents in the long run")
     parser.add_argument("--baseline-docs", type=int, default=1_000, help="single-process runs")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    # Defaults as in the reextract flow: flows.pipeline.DEFAULT_BATCH_PAGES pages per
+    # extract_pages call, POOL_BATCH_PAGES pages per pool task.
     parser.add_argument("--chunk", type=int, default=2_000, help="pages per extract_pages call")
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=50, help="pages per pool task")
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args(argv)
     data = Path(args.data)
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe_one, pipe_one_cpu = inline(root, base, args.batch_size)
         print(f"single-process newsarchive extraction (workers=1): {pipe_one:7.1f} docs/s")
         long_run = pages.slice(0, args.docs)
-        pool_rate, sampler, articles, pool_cpu = pooled(
+        pool_rate, sampler, articles, pool_cpu, parent_cpu = pooled(
             root, long_run, args.workers, args.chunk, args.batch_size
         )
         load_end = os.getloadavg()
@@ -215,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  CPU ms/doc: trafilatura text {traf_text_cpu:.1f}, trafilatura+metadata "
             f"{traf_meta_cpu:.1f}, newsarchive single {pipe_one_cpu:.1f}, "
-            f"pool workers {pool_cpu:.1f}"
+            f"pool workers {pool_cpu:.1f} (+ parent {parent_cpu:.1f})"
         )
         print(f"  worker RSS (MiB) by tenth of the run: {memory['workers_mib']}")
         print(f"  parent RSS (MiB) by tenth of the run: {memory['parent_mib']}")
@@ -238,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 "trafilatura_metadata": round(traf_meta_cpu, 1),
                 "pipeline_single": round(pipe_one_cpu, 1),
                 "pipeline_pool_workers": round(pool_cpu, 1),
+                "pipeline_pool_parent": round(parent_cpu, 2),
             },
             "memory": memory,
         }

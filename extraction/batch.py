@@ -138,9 +138,20 @@ def run_batch(batch: _Batch) -> tuple[list[dict[str, Any]], dict[str, int], list
     return rows, dict(rejected), errors
 
 
-def _batches(pages: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(pages), size):
+def _batches(
+    pages: list[dict[str, Any]], size: int, workers: int = 1
+) -> Iterator[list[dict[str, Any]]]:
+    """Batches of `size` pages; with several workers the last `workers * size` pages go in
+    quarter-size batches, so that the workers run out of work at nearly the same time
+    instead of one idling through the other's last full batch."""
+    tail = workers * size if workers > 1 and size >= 4 else 0
+    split = max(0, len(pages) - tail)
+    split -= split % size
+    for start in range(0, split, size):
         yield pages[start : start + size]
+    small = max(1, size // 4)
+    for start in range(split, len(pages), small):
+        yield pages[start : start + small]
 
 
 def make_pool(workers: int) -> ProcessPoolExecutor:
@@ -227,9 +238,10 @@ def extract_pages(
         todo.append(page)
     model_json = {s: m.to_json() for s, m in (templates or {}).items() if m.keys}
     extractor = extractor_id(options)
+    wanted = max(1, workers if workers is not None else (os.cpu_count() or 1))
     batches = [
         _Batch(root, options, extractor, extracted_at, chunk, model_json)
-        for chunk in _batches(todo, max(1, batch_size))
+        for chunk in _batches(todo, max(1, batch_size), wanted)
     ]
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
@@ -239,8 +251,7 @@ def extract_pages(
         rejected.update(result[1])
         errors.extend(result[2])
 
-    n_workers = workers if workers is not None else (os.cpu_count() or 1)
-    n_workers = max(1, min(n_workers, len(batches) or 1))
+    n_workers = max(1, min(wanted, len(batches) or 1))
     if executor is None and n_workers == 1:
         for batch in batches:
             collect(run_batch(batch))
