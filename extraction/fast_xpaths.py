@@ -21,6 +21,7 @@ written for (`EXPECTED`); any other trafilatura version keeps its own XPaths.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -71,8 +72,21 @@ _BODY_CLASS = re.compile(
 ).search
 
 
-def overall_discard_blocks(tree: HtmlElement) -> list[HtmlElement]:
-    """OVERALL_DISCARD_XPATH[0]: navigation, share, ad, footer... blocks by id/class/role."""
+def _memo_search(memo: dict[str, bool], cls: str) -> bool:
+    known = memo.get(cls)
+    if known is None:
+        known = memo[cls] = _HIDDEN_CLASS(cls) is not None
+    return known
+
+
+def overall_discard_blocks(
+    tree: HtmlElement, memo: dict[str, bool] | None = None
+) -> list[HtmlElement]:
+    """OVERALL_DISCARD_XPATH[0]: navigation, share, ad, footer... blocks by id/class/role.
+
+    `memo` keeps the class regex's verdict per class string (see `fast_prunes`).
+    """
+    memo = {} if memo is None else memo
     found = []
     for el in tree.iterdescendants(*_OVERALL_TAGS):
         items = el.items()
@@ -95,9 +109,13 @@ def overall_discard_blocks(tree: HtmlElement) -> list[HtmlElement]:
                 hit = hit or "nav" in value.replace("N", "n")
             elif name == "data-component":
                 hit = hit or "MostPopularStories" in value
+        if cls is not None and not hit:
+            known = memo.get(cls)
+            if known is None:
+                known = memo[cls] = _OVERALL_CLASS(cls) is not None
+            hit = known
         if (
             hit
-            or (cls is not None and _OVERALL_CLASS(cls))
             or (ident is not None and _OVERALL_ID(ident))
             or (first_ic is not None and _OVERALL_COOKIE(first_ic))
         ):
@@ -105,8 +123,14 @@ def overall_discard_blocks(tree: HtmlElement) -> list[HtmlElement]:
     return found
 
 
-def overall_discard_hidden(tree: HtmlElement) -> list[HtmlElement]:
-    """OVERALL_DISCARD_XPATH[1]: hidden elements, reply forms, comment titles (any tag)."""
+def overall_discard_hidden(
+    tree: HtmlElement, memo: dict[str, bool] | None = None
+) -> list[HtmlElement]:
+    """OVERALL_DISCARD_XPATH[1]: hidden elements, reply forms, comment titles (any tag).
+
+    `memo` keeps the class regex's verdict per class string (see `fast_prunes`).
+    """
+    memo = {} if memo is None else memo
     found = []
     for el in tree.iterdescendants(etree.Element):
         items = el.items()
@@ -136,7 +160,7 @@ def overall_discard_hidden(tree: HtmlElement) -> list[HtmlElement]:
             or aria == "true"
             or (style is not None and ("display:none" in style or "display: none" in style))
             or (ident is not None and _HIDDEN_ID(ident))
-            or (cls is not None and (cls == "comments-title" or _HIDDEN_CLASS(cls)))
+            or (cls is not None and (cls == "comments-title" or _memo_search(memo, cls)))
         ):
             found.append(el)
     return found
@@ -314,6 +338,14 @@ def active_lists() -> list[str]:
     return [name for name in EXPECTED if _original_xpaths(name) is not None]
 
 
+def _bind(matcher: Matcher) -> Matcher:
+    """The stand-in with a verdict memo of its own for this block (one document: the raw
+    and the cleaned tree repeat most class strings); nothing outlives the block."""
+    if matcher in (overall_discard_blocks, overall_discard_hidden):
+        return functools.partial(matcher, memo={})
+    return matcher
+
+
 @contextmanager
 def fast_prunes() -> Iterator[None]:
     """Within the block, trafilatura's matching XPath lists hold the stand-ins instead.
@@ -331,7 +363,7 @@ def fast_prunes() -> Iterator[None]:
             target = getattr(xpaths, name)
             swapped.append((target, originals))
             target[:] = [
-                original if matcher is None else matcher
+                original if matcher is None else _bind(matcher)
                 for original, matcher in zip(originals, matchers, strict=True)
             ]
         yield

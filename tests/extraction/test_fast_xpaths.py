@@ -64,18 +64,21 @@ def _build(parent: etree._Element, node: tuple[str, list[tuple[str, str]], list[
         _build(el, child)
 
 
-def _pairs() -> list[tuple[str, etree.XPath, fast_xpaths.Matcher]]:
+Pairs = list[tuple[str, etree.XPath, fast_xpaths.Matcher]]
+
+
+def _pairs() -> Pairs:
+    """Each XPath with its stand-in as fast_prunes installs it (with its verdict memo)."""
     pairs = []
     for name, (_, matchers) in fast_xpaths.EXPECTED.items():
         for xpath, matcher in zip(getattr(xpaths, name), matchers, strict=True):
             if matcher is not None:
-                pairs.append((name, xpath, matcher))
-    return pairs
+                pairs.append((name, xpath, fast_xpaths._bind(matcher)))
+    return [*pairs, ("bylines", etree.XPath(_BYLINE_XPATH), byline_elements)]
 
 
-def _assert_same(tree: HtmlElement) -> None:
-    pairs = [*_pairs(), ("bylines", etree.XPath(_BYLINE_XPATH), byline_elements)]
-    for name, xpath, matcher in pairs:
+def _assert_same(tree: HtmlElement, pairs: Pairs | None = None) -> None:
+    for name, xpath, matcher in pairs or _pairs():
         expected = xpath(tree)
         got = matcher(tree)
         assert len(got) == len(expected), name
@@ -96,11 +99,12 @@ def test_stand_ins_match_xpaths_on_random_trees(nodes: list[Any]) -> None:
     body = root.find("body")
     for node in nodes:
         _build(body, node)
-    _assert_same(root)
+    pairs = _pairs()  # one memo for both trees, as for trafilatura's raw and cleaned trees
+    _assert_same(root, pairs)
     # the same markup through the HTML parser (attribute order and tag case as parsed)
     reparsed = parse_html(etree.tostring(root, method="html", encoding="unicode"))
     assert reparsed is not None
-    _assert_same(reparsed)
+    _assert_same(reparsed, pairs)
 
 
 def test_stand_ins_match_xpaths_on_fixture_pages(cases: list[Case]) -> None:
@@ -113,10 +117,10 @@ def test_stand_ins_match_xpaths_on_fixture_pages(cases: list[Case]) -> None:
 def test_fast_prunes_swaps_and_restores_the_lists() -> None:
     before = {name: list(getattr(xpaths, name)) for name in fast_xpaths.EXPECTED}
     with pytest.raises(RuntimeError), fast_xpaths.fast_prunes():
-        assert xpaths.OVERALL_DISCARD_XPATH[0] is fast_xpaths.overall_discard_blocks
+        assert xpaths.OVERALL_DISCARD_XPATH[0].func is fast_xpaths.overall_discard_blocks
         with fast_xpaths.fast_prunes():  # re-entry changes nothing and restores nothing
-            assert xpaths.OVERALL_DISCARD_XPATH[0] is fast_xpaths.overall_discard_blocks
-        assert xpaths.OVERALL_DISCARD_XPATH[0] is fast_xpaths.overall_discard_blocks
+            assert xpaths.OVERALL_DISCARD_XPATH[0].func is fast_xpaths.overall_discard_blocks
+        assert xpaths.OVERALL_DISCARD_XPATH[0].func is fast_xpaths.overall_discard_blocks
         raise RuntimeError("a failure inside trafilatura")
     after = {name: list(getattr(xpaths, name)) for name in fast_xpaths.EXPECTED}
     assert all(all(a is b for a, b in zip(before[n], after[n], strict=True)) for n in before)
