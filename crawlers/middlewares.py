@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -344,7 +345,9 @@ class WarcArchiveMiddleware:
         while batches and batches[0][0].done():
             self.outstanding -= batches.popleft()[1]
         if self.outstanding > self.MAX_QUEUED:
-            await asyncio.wrap_future(batches[0][0])
+            # A failed batch was reported through _fail already; it is not this page's error.
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(batches[0][0])
 
     def _hand_over(self) -> Future[None]:
         """Submit the jobs collected so far as one batch; the future of the last batch."""
