@@ -242,6 +242,59 @@ def article_body_containers(tree: HtmlElement) -> list[HtmlElement]:
     return found
 
 
+_BOTTOM = re.compile(r"(^|\s)bottom|bottom(\s|$)").search
+_LINK = re.compile(r"(^|\s)link(\s|$)").search
+
+
+def _first_id_class(el: HtmlElement) -> tuple[str | None, str | None, str | None]:
+    """(@id, @class, string(@id|@class)) read in one pass in source order."""
+    ident = cls = first = None
+    for name, value in el.items():
+        if name == "class":
+            cls = value
+            if first is None:
+                first = value
+        elif name == "id":
+            ident = value
+            if first is None:
+                first = value
+    return ident, cls, first
+
+
+def precision_bottom_links(tree: HtmlElement) -> list[HtmlElement]:
+    """PRECISION_DISCARD_XPATH[1]: "bottom"/"link" blocks and bordered boxes."""
+    found = []
+    for el in tree.iterdescendants(*_OVERALL_TAGS):
+        _, _, first = _first_id_class(el)
+        if (first is not None and (_BOTTOM(first) or _LINK(first))) or "border" in (
+            el.get("style") or ""
+        ):
+            found.append(el)
+    return found
+
+
+def teasers(tree: HtmlElement) -> list[HtmlElement]:
+    """TEASER_DISCARD_XPATH[0]: "teaser"/"Teaser" in id or class."""
+    found = []
+    for el in tree.iterdescendants(*_OVERALL_TAGS):
+        ident, cls, _ = _first_id_class(el)
+        if (ident is not None and "teaser" in ident.replace("T", "t")) or (
+            cls is not None and "teaser" in cls.replace("T", "t")
+        ):
+            found.append(el)
+    return found
+
+
+def captions(tree: HtmlElement) -> list[HtmlElement]:
+    """DISCARD_IMAGE_ELEMENTS[0]: "caption" in id or class."""
+    found = []
+    for el in tree.iterdescendants(*_OVERALL_TAGS):
+        ident, cls, _ = _first_id_class(el)
+        if (ident is not None and "caption" in ident) or (cls is not None and "caption" in cls):
+            found.append(el)
+    return found
+
+
 #: trafilatura.xpaths list name -> (XPath texts the stand-ins were written for, stand-ins);
 #: None (text and stand-in) keeps that expression as it is.
 EXPECTED: dict[str, tuple[tuple[str | None, ...], tuple[Matcher | None, ...]]] = {
@@ -317,6 +370,35 @@ EXPECTED: dict[str, tuple[tuple[str | None, ...], tuple[Matcher | None, ...]]] =
             None,
         ),
         (article_body_containers, None, None, None, None),
+    ),
+    "PRECISION_DISCARD_XPATH": (
+        (
+            None,
+            r"""
+    .//*[self::div or self::item or self::list or self::p or self::section or self::span][
+    re:test(@id|@class, '(^|\s)bottom|bottom(\s|$)') or re:test(@id|@class, '(^|\s)link(\s|$)') or
+    contains(@style, 'border')]
+    """,
+        ),
+        (None, precision_bottom_links),
+    ),
+    "TEASER_DISCARD_XPATH": (
+        (
+            """
+    .//*[self::div or self::item or self::list or self::p or self::section or self::span][
+    contains(translate(@id, 'T', 't'), 'teaser') or contains(translate(@class, 'T', 't'), 'teaser')]
+    """,
+        ),
+        (teasers,),
+    ),
+    "DISCARD_IMAGE_ELEMENTS": (
+        (
+            """
+    .//*[self::div or self::item or self::list or self::p or self::section or self::span][
+    contains(@id, 'caption') or contains(@class, 'caption')]
+    """,
+        ),
+        (captions,),
     ),
 }
 

@@ -36,11 +36,12 @@ TOKENS = [
     "infinite-scroll", "infinitescroll", "elementor-share-buttons", "MostPopularStories",
     "yin", "related", "elated", "tags", "tag-list", "ZendeskForm", "\u00e9", " ", "post",
     "entry", "articleBody", "articleContent", "article-content", "article__container",
-    "post-entry", "body", "author", "byline", "Author",
+    "post-entry", "body", "author", "byline", "Author", "bottom", "link", "border", "teaser",
+    "Teaser", "caption", "bottom\tlink",
 ]  # fmt: skip
 
 VALUES = st.lists(st.sampled_from(TOKENS), max_size=3).flatmap(
-    lambda parts: st.sampled_from(["", " ", "-", "_"]).map(lambda sep: sep.join(parts))
+    lambda parts: st.sampled_from(["", " ", "-", "_", "\t"]).map(lambda sep: sep.join(parts))
 )
 ATTRIBUTES = st.lists(
     st.tuples(st.sampled_from(ATTRS), VALUES), max_size=4, unique_by=lambda a: a[0]
