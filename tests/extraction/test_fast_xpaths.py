@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from lxml.html import HtmlElement
-from trafilatura import xpaths
+from trafilatura import core, external, main_extractor, xpaths
 
 from extraction import fast_xpaths
 from extraction.extract import parse_html
@@ -90,6 +90,11 @@ def test_every_stand_in_is_active_for_the_installed_trafilatura() -> None:
     # A trafilatura upgrade that changes an XPath disables its stand-in (correct but slower):
     # this test says so, so that the stand-in gets rewritten rather than silently dropped.
     assert fast_xpaths.active_lists() == list(fast_xpaths.EXPECTED), trafilatura.__version__
+    # trafilatura's modules use the very list objects fast_prunes swaps in place.
+    for module in (core, external, main_extractor):
+        for name in fast_xpaths.EXPECTED:
+            if hasattr(module, name):
+                assert getattr(module, name) is getattr(xpaths, name), (module, name)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
