@@ -42,6 +42,8 @@ def build_settings(
         "ROBOTSTXT_OBEY": source.obey_robots,
         "CONCURRENT_REQUESTS": max(16, source.concurrency_per_domain),
         "CONCURRENT_REQUESTS_PER_DOMAIN": source.concurrency_per_domain,
+        # Scrapy 2.19's own downloader lets a slot's whole queue out at once (asyncio reactor).
+        "DOWNLOADER": "crawlers.downloader.PoliteDownloader",
         # Scrapy starts this many asyncio tasks per callback output, even an empty one; we
         # yield only requests (no items), so a few suffice (100 cost ~30% of crawl CPU).
         "CONCURRENT_ITEMS": 4,
