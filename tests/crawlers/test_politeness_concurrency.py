@@ -11,9 +11,7 @@ from crawlers.runner import run_crawl
 
 
 @pytest.mark.parametrize("limit", [1, 3])
-def test_requests_in_flight_never_exceed_concurrency_per_domain(
-    tmp_path: Path, limit: int
-) -> None:
+def test_requests_in_flight_never_exceed_concurrency_per_domain(tmp_path: Path, limit: int) -> None:
     # Every article answers after 0.15 s, so requests let out together overlap at the server.
     options = fixture_server.ServerOptions(generate=12, slow_rate=1.0, slow_seconds=0.15)
     with fixture_server.FixtureServer(SITE, options) as srv:
