@@ -23,7 +23,7 @@ class PoliteDownloader(Downloader):
     set) and removes it when the transfer ends, as before.
     """
 
-    def _wait_for_download(  # type: ignore[override]
+    def _wait_for_download(
         self, slot: Slot, request: Request, queue_dfd: Deferred[Any]
     ) -> Coroutine[Any, Any, None]:
         slot.transferring.add(request)
