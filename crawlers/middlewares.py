@@ -397,15 +397,7 @@ class WarcArchiveMiddleware:
             self.writer.write_failure(
                 fetch.url, fetch.error or "unknown", fetched_at=fetch.fetched_at
             )
-            failure_id = self.writer.last_record_id
-            self.writer.write_request(
-                fetch.url,
-                fetch.request_headers,
-                method=fetch.method,
-                body=fetch.request_body,
-                fetched_at=fetch.fetched_at,
-                concurrent_to=failure_id,
-            )
+            self._write_request(fetch, concurrent_to=self.writer.last_record_id)
             return None, None
         fetch.error = decoding_error(
             fetch.response_headers or [], fetch.body, self.source.download_maxsize
@@ -419,17 +411,20 @@ class WarcArchiveMiddleware:
             fetched_at=fetch.fetched_at,
             ip_address=fetch.ip_address,
         )
-        response_id = self.writer.last_record_id
         digest = self.writer.last_payload_digest
+        self._write_request(fetch, concurrent_to=self.writer.last_record_id)
+        return ref, digest
+
+    def _write_request(self, fetch: Fetch, *, concurrent_to: str | None) -> None:
+        """The request record of a fetch, tied to its response or failure record."""
         self.writer.write_request(
             fetch.url,
             fetch.request_headers,
             method=fetch.method,
             body=fetch.request_body,
             fetched_at=fetch.fetched_at,
-            concurrent_to=response_id,
+            concurrent_to=concurrent_to,
         )
-        return ref, digest
 
     def _emit(self, rows: list[dict[str, Any]]) -> None:
         """Buffer the rows whose records were written (a hop whose write failed is dropped)."""
