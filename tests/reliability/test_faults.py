@@ -24,8 +24,10 @@ SERVER = Path(fixture_server.__file__)
 ARTICLES = 120  # a dead site costs ~0.3 s per refused attempt (Twisted attempt delay)
 #: Errors a dying site can cause: refused once it is gone; lost, never answered or cut short
 #: when it died mid-request.
+#: Every failure class a dying server can cause: refused, reset while connecting (Twisted's
+#: ConnectError), lost, never answered, truncated, timed out.
 NETWORK_FAILURE = re.compile(
-    r"^(Download)?(Connection|ResponseNeverReceived|ResponseFailed|ResponseDataLoss|Failed"
+    r"^(Download)?(Connect|ResponseNeverReceived|ResponseFailed|ResponseDataLoss|Failed"
     r"|TCPTimedOut|Timeout)\w*:"
 )
 
