@@ -12,10 +12,12 @@ SHARED = HERE.parent.parent / "shared" / "extraction-benchmark"
 #: (script, extra arguments). Each script bounds its own run time.
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("extraction_quality.py", ["--data", str(SHARED)]),
-    ("extraction_throughput.py", []),
+    ("extraction_throughput.py", ["--command"]),
     ("crawl_throughput.py", []),
     ("query_speed.py", []),
     ("dedup_index.py", []),
+    ("flow_overhead.py", []),
+    ("dask_scaling.py", []),
 ]
 
 
