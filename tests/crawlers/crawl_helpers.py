@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from crawlers.config import ResolvedSource, parse_config
+from crawlers.runner import child_command, child_env
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SITE = FIXTURES / "site"
@@ -48,3 +51,30 @@ def site_source(base: str, **overrides: Any) -> ResolvedSource:
     }
     body.update(overrides)
     return parse_config({"sources": {"site": body}}, "<test>").source("site")
+
+
+def spawn_job(job: dict[str, Any], **popen: Any) -> subprocess.Popen[str]:
+    """The crawl process (`python -m crawlers.process`) started on `job`; returns at once."""
+    popen.setdefault("env", child_env())
+    proc = subprocess.Popen(child_command(), stdin=subprocess.PIPE, text=True, **popen)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(job))
+    proc.stdin.close()
+    proc.stdin = None  # communicate() must not touch it again
+    return proc
+
+
+def run_job(
+    job: dict[str, Any], *, timeout: float = 60, **run: Any
+) -> subprocess.CompletedProcess[str]:
+    """The crawl process run on `job` to its end, output captured (not checked)."""
+    run.setdefault("env", child_env())
+    return subprocess.run(
+        child_command(),
+        input=json.dumps(job),
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        **run,
+    )

@@ -3,7 +3,6 @@ nothing archived fetched twice, the archive readable throughout."""
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
@@ -14,9 +13,9 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from crawl_helpers import SITE, fixture_server, site_source
+from crawl_helpers import SITE, fixture_server, site_source, spawn_job
 
-from crawlers.runner import child_command, child_env, crawl_job, new_crawl_id, run_crawl
+from crawlers.runner import crawl_job, new_crawl_id, run_crawl
 from storage.pages import list_pages_files, read_pages
 from storage.warc import iter_records, list_warc_files
 
@@ -35,11 +34,7 @@ def start_crawl(source: Any, root: str, tmp: Path) -> subprocess.Popen[str]:
     job = crawl_job(
         source, root, crawl_id=crawl_id, result_path=str(tmp / f"{crawl_id}.json"), pages_batch=15
     )
-    proc = subprocess.Popen(child_command(), stdin=subprocess.PIPE, env=child_env(), text=True)
-    assert proc.stdin is not None
-    proc.stdin.write(json.dumps(job))
-    proc.stdin.close()
-    return proc
+    return spawn_job(job)
 
 
 @pytest.mark.slow

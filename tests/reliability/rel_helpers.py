@@ -25,3 +25,5 @@ crawl_helpers = _load("crawl_helpers", TESTS / "crawlers" / "crawl_helpers.py")
 fixture_server = crawl_helpers.fixture_server
 site_source = crawl_helpers.site_source
 SITE: Path = crawl_helpers.SITE
+run_job = crawl_helpers.run_job
+spawn_job = crawl_helpers.spawn_job

@@ -14,9 +14,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rel_helpers import fixture_server, site_source
+from rel_helpers import fixture_server, run_job, site_source, spawn_job
 
-from crawlers.runner import child_command, child_env, crawl_job, run_crawl
+from crawlers.runner import crawl_job, run_crawl
 from storage.pages import read_pages
 from storage.warc import iter_records, list_warc_files, read_record
 
@@ -93,13 +93,7 @@ def test_site_killed_mid_crawl_then_back(tmp_path: Path) -> None:
     )
     crawl_id = "c-down"
     job = crawl_job(source, root, crawl_id=crawl_id, result_path=str(tmp_path / "r.json"))
-    crawl = subprocess.Popen(
-        child_command(), stdin=subprocess.PIPE, env=child_env(), text=True, stderr=subprocess.PIPE
-    )
-    assert crawl.stdin is not None
-    crawl.stdin.write(json.dumps(job))
-    crawl.stdin.close()
-    crawl.stdin = None  # communicate() below must not touch it again
+    crawl = spawn_job(job, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while served(base) < 40:  # the site dies after ~40 requests
         assert time.monotonic() < deadline and crawl.poll() is None
@@ -171,16 +165,8 @@ def test_disk_full_during_crawl_is_a_clear_error_and_nothing_torn(tmp_path: Path
         job = crawl_job(
             source, root, crawl_id="c-full", result_path=str(tmp_path / "r.json"), pages_batch=20
         )
-        crawl = subprocess.run(
-            child_command(),
-            input=json.dumps(job),
-            env=child_env(),
-            text=True,
-            capture_output=True,
-            timeout=120,
-            check=False,
-            preexec_fn=_limit_file_size,  # writes past 400 kB fail with EFBIG, like ENOSPC
-        )
+        # Writes past 400 kB fail with EFBIG, like ENOSPC.
+        crawl = run_job(job, timeout=120, preexec_fn=_limit_file_size)
     finally:
         proc.kill()
         proc.wait()
@@ -208,25 +194,13 @@ def test_two_crawls_of_one_source_second_exits_clearly_nothing_twice(tmp_path: P
             autothrottle=False,
         )
         job = crawl_job(source, root, crawl_id="c-first", result_path=str(tmp_path / "a.json"))
-        first = subprocess.Popen(child_command(), stdin=subprocess.PIPE, env=child_env(), text=True)
-        assert first.stdin is not None
-        first.stdin.write(json.dumps(job))
-        first.stdin.close()
-        first.stdin = None
+        first = spawn_job(job)
         deadline = time.monotonic() + 30
         while served(base) < 5:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         job2 = crawl_job(source, root, crawl_id="c-second", result_path=str(tmp_path / "b.json"))
-        second = subprocess.run(
-            child_command(),
-            input=json.dumps(job2),
-            env=child_env(),
-            text=True,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        second = run_job(job2)
         first.wait(timeout=60)
     finally:
         proc.kill()

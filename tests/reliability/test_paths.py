@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from rel_helpers import site_source
+from rel_helpers import run_job, site_source
 
 from crawlers.config import ConfigError, ResolvedSource, parse_config
-from crawlers.runner import child_command, child_env, crawl_job, run_crawl
+from crawlers.runner import crawl_job, run_crawl
 
 ESCAPES = ["../etc", "..", "/abs", "a/../../b", "a/b", "Upper", "", "a b", "x" * 65, "a\0b"]
 
@@ -41,15 +39,7 @@ def test_crawl_job_with_an_escaping_name_writes_nothing(tmp_path: Path) -> None:
         result_path=str(tmp_path / "r.json"),
     )
     job["source"]["name"] = "../../escaped"
-    proc = subprocess.run(
-        child_command(),
-        input=json.dumps(job),
-        env=child_env(),
-        text=True,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_job(job)
     assert proc.returncode != 0 and "source names are lower-case" in proc.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["archive"]
 

@@ -6,14 +6,13 @@ import base64
 import gzip
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rel_helpers import site_source
+from rel_helpers import run_job, site_source
 
-from crawlers.runner import child_command, child_env, crawl_job
+from crawlers.runner import child_env, crawl_job
 from storage.warc import list_warc_files
 
 AUTH = "Bearer s3cr3t-token-AUTH"
@@ -27,16 +26,7 @@ def crawl_child(source: Any, root: Path, extra_env: dict[str, str]) -> tuple[dic
     result_path = root / "result.json"
     job = crawl_job(source, str(root), crawl_id="c1", result_path=str(result_path))
     job["log_level"] = "DEBUG"
-    env = {**child_env(), **extra_env}
-    proc = subprocess.run(
-        child_command(),
-        input=json.dumps(job),
-        text=True,
-        capture_output=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    proc = run_job(job, env={**child_env(), **extra_env})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(result_path.read_text()), proc.stdout + proc.stderr
 
