@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 the run failed, 2 usage or config error.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import csv
 import io
@@ -13,11 +14,12 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -153,7 +155,32 @@ def _date(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point; returns the exit code."""
+    """Console entry point; returns the exit code (as a program on an S3 root: exits)."""
+    code = _main(argv)
+    if argv is None:  # the program itself, not an in-process caller
+        from storage.fs import s3_used
+
+        if s3_used():
+            _exit_skipping_static_destructors(code)
+    return code
+
+
+def _exit_skipping_static_destructors(code: int) -> NoReturn:
+    """Exit after an S3 root: the interpreter's own exit (threads joined, atexit hooks run:
+    Prefect's, logging's, our S3 finalizer), then os._exit instead of the C runtime's exit.
+    pyarrow's AWS SDK can abort a command whose output is complete from a C++ static
+    destructor ("terminate called without an active exception", exit -6; seen once in about
+    eight full test runs, tests/scale/test_cli_s3.py); skipping those destructors cannot."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for key, value in _PREFECT_QUIET_ENV.items():

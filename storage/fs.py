@@ -306,6 +306,11 @@ def _register_s3_exit_hook() -> None:
     atexit.register(_finalize_s3)
 
 
+def s3_used() -> bool:
+    """True once this process has opened an S3 root (its AWS SDK is initialized)."""
+    return _register_s3_exit_hook.cache_info().currsize > 0
+
+
 def open_root(root: str | Root, *, endpoint_url: str | None = None) -> Root:
     """Open an archive root: a local path (created if missing) or a filesystem URI.
 
