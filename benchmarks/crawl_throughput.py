@@ -10,7 +10,14 @@ child process, over `--runs` runs (median reported):
   inline like crawl, but WARC records written on the reactor thread (what the thread buys)
 
   e2e    `newsarchive crawl` in a subprocess (the crawl_source flow, its Prefect server
-         start included): fetch + WARC + extract + snapshot, the articles counted afterwards
+         start included): fetch + WARC + extract + snapshot, the articles counted afterwards.
+         Each run also gets a CPU breakdown by role (cli, prefect-server, crawl,
+         extract-workers, other): CPU seconds and when each role was first/last seen
+         (seconds from the start), from polling the process tree with psutil.
+         The Prefect home (its SQLite database) is created and migrated once, before the
+         timed runs, and shared by them, as a user's ~/.prefect is after the first run;
+         `--fresh-prefect-home` gives each run a new one (the first run ever: the server
+         then also runs all of Prefect's database migrations, ~5-6 s CPU).
 
 The generated articles are realistic news pages (~64 KB, ~1,450 elements: unique text in
 a heavy template with mega-menu, related, most-read, comments, footer, inline script and
@@ -80,15 +87,34 @@ def bench_source(base: str, pages: int) -> ResolvedSource:
     return parse_config(bench_config(base, pages), "<benchmark>").source("bench")
 
 
-def end_to_end(base: str, pages: int, root: str, workdir: Path) -> dict[str, Any]:
+def prefect_home(workdir: Path, *, fresh: bool) -> Path:
+    """The Prefect home of an e2e run: a new one per run (`fresh`), else one shared by the
+    runs, its database created and migrated before the first (not timed)."""
+    if fresh:
+        return Path(tempfile.mkdtemp(prefix="prefect-", dir=workdir))
+    home = workdir / "prefect"
+    if not (home / "prefect.db").exists():
+        env = dict(child_env(), PREFECT_HOME=str(home))
+        code = (
+            "from flows.server import LocalPrefectServer as S; s = S(services=False); "
+            "s.start(); s.stop()"
+        )
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=PROJECT)
+    return home
+
+
+def end_to_end(
+    base: str, pages: int, root: str, workdir: Path, *, fresh_home: bool = False
+) -> dict[str, Any]:
     """`newsarchive crawl` (the crawl_source flow) in a subprocess, with its own Prefect home."""
     config = Path(root).parent / f"{Path(root).name}.yaml"
     config.write_text(yaml.safe_dump(bench_config(base, pages)))
     env = child_env()
-    env["PREFECT_HOME"] = str(workdir / "prefect")
+    env["PREFECT_HOME"] = str(prefect_home(workdir, fresh=fresh_home))
     cmd = [sys.executable, "-m", "flows.cli", "crawl", "--config", str(config)]
     cmd += ["--root", root, "--quiet"]
-    seconds, rss, tree, cpu = run_child(cmd, None, env)
+    roles: dict[str, dict[str, float]] = {}
+    seconds, rss, tree, cpu = run_child(cmd, None, env, roles=roles)
     from storage.views import connect
 
     con = connect(root)
@@ -101,6 +127,8 @@ def end_to_end(base: str, pages: int, root: str, workdir: Path) -> dict[str, Any
         "peak_tree_rss": tree,
         "fetched": pages + 1,
         "articles_stored": int(stored[0]) if stored else 0,
+        "prefect_home": "fresh" if fresh_home else "migrated",
+        "cpu_by_role": roles,
     }
 
 
@@ -134,11 +162,34 @@ process.start()
 """.replace("__C__", str(CONCURRENCY))
 
 
+def process_role(cmdline: list[str], *, is_root: bool) -> str:
+    """The role of a process of an e2e run, from its command line."""
+    text = " ".join(cmdline)
+    if is_root:
+        return "cli"
+    if "uvicorn" in text and "prefect.server" in text:
+        return "prefect-server"
+    if "crawlers.process" in text:
+        return "crawl"
+    if "multiprocessing.spawn" in text or "--multiprocessing-fork" in text:
+        return "extract-workers"
+    return "other"  # e.g. multiprocessing's resource tracker
+
+
 def run_child(
-    cmd: list[str], stdin: str | None, env: dict[str, str]
+    cmd: list[str],
+    stdin: str | None,
+    env: dict[str, str],
+    *,
+    roles: dict[str, dict[str, float]] | None = None,
 ) -> tuple[float, int, int, float]:
     """Run a child, sampling RSS; return (seconds, peak RSS of one process, of the tree,
-    CPU seconds of the child and its waited-for descendants)."""
+    CPU seconds of the child and its waited-for descendants).
+
+    `roles`: filled with the CPU seconds (user + system) of the process tree by role
+    (`process_role`), with the processes counted and when each role was first and last
+    seen (seconds from the start). A process's CPU is its last sample (every 50 ms), so
+    a role may miss its last few ms; `unattributed` is the total minus the sampled sum."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env, text=True)
@@ -148,25 +199,57 @@ def run_child(
     proc.stdin.close()
     peak = tree = 0
     ps = psutil.Process(proc.pid)
+    seen: dict[int, tuple[str, float, float, float]] = {}  # pid -> role, cpu, first, last
     while proc.poll() is None:
         try:
-            sizes = [ps.memory_info().rss]
-            for child in ps.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    sizes.append(child.memory_info().rss)
+            members = [ps, *ps.children(recursive=True)]
         except psutil.Error:
             break
-        peak, tree = max(peak, *sizes), max(tree, sum(sizes))
+        sizes = []
+        now = time.perf_counter() - start
+        for member in members:
+            with contextlib.suppress(psutil.Error):
+                sizes.append(member.memory_info().rss)
+                if roles is None:
+                    continue
+                times = member.cpu_times()
+                old = seen.get(member.pid)
+                role = old[0] if old else "other"
+                if role == "other":  # new, or seen between fork and exec: look again
+                    role = process_role(member.cmdline(), is_root=member is ps)
+                seen[member.pid] = (
+                    role,
+                    times.user + times.system,
+                    old[2] if old else now,
+                    now,
+                )
+        if sizes:
+            peak, tree = max(peak, *sizes), max(tree, sum(sizes))
         time.sleep(0.05)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"child failed with exit code {proc.returncode}: {cmd}")
+    if roles is not None:
+        for role, cpu_s, first, last in seen.values():
+            row = roles.setdefault(
+                role, {"cpu_s": 0.0, "processes": 0, "first_s": first, "last_s": last}
+            )
+            row["cpu_s"] += cpu_s
+            row["processes"] += 1
+            row["first_s"], row["last_s"] = min(row["first_s"], first), max(row["last_s"], last)
+        for row in roles.values():
+            for k in ("cpu_s", "first_s", "last_s"):
+                row[k] = round(row[k], 2)
+        sampled = sum(row["cpu_s"] for row in roles.values())
+        roles["unattributed"] = {"cpu_s": round(cpu - sampled, 2)}
     return elapsed, peak, tree, cpu
 
 
-def measure(mode: str, base: str, pages: int, workdir: Path) -> dict[str, Any]:
+def measure(
+    mode: str, base: str, pages: int, workdir: Path, *, fresh_home: bool = False
+) -> dict[str, Any]:
     env = child_env()
     if mode in ("bare", "naive"):
         script = workdir / "bare_spider.py"
@@ -177,7 +260,7 @@ def measure(mode: str, base: str, pages: int, workdir: Path) -> dict[str, Any]:
     source = bench_source(base, pages)
     root = tempfile.mkdtemp(prefix=f"bench-{mode}-", dir=workdir)
     if mode == "e2e":
-        return end_to_end(base, pages, root, workdir)
+        return end_to_end(base, pages, root, workdir, fresh_home=fresh_home)
     result_path = str(Path(root) / "result.json")
     job = crawl_job(source, root, crawl_id=new_crawl_id(), result_path=result_path)
     job["warc_thread"] = mode != "inline"  # inline: WARC written on the reactor thread
@@ -190,6 +273,27 @@ def measure(mode: str, base: str, pages: int, workdir: Path) -> dict[str, Any]:
         "peak_rss": rss,
         "fetched": fetched,
         "bytes_archived": result["bytes_archived"],
+    }
+
+
+def fmt_roles(roles: dict[str, dict[str, float]]) -> str:
+    """One line: CPU seconds by role and when each ran (seconds from the start)."""
+    parts = []
+    for role, row in roles.items():
+        when = f" {row['first_s']:.1f}-{row['last_s']:.1f}s" if "first_s" in row else ""
+        parts.append(f"{role} {row['cpu_s']:.2f}{when}")
+    return ", ".join(parts)
+
+
+def median_roles(samples: list[dict[str, Any]]) -> dict[str, float]:
+    """Median CPU seconds per role over the runs (a role missing from a run counts 0)."""
+    names = sorted({r for s in samples for r in s["cpu_by_role"]})
+    return {
+        name: round(
+            statistics.median(s["cpu_by_role"].get(name, {}).get("cpu_s", 0.0) for s in samples),
+            2,
+        )
+        for name in names
     }
 
 
@@ -216,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="bare,crawl,inline,naive,e2e")
     parser.add_argument("--out", default=str(RESULTS / "crawl_throughput.json"))
     parser.add_argument("--small-pages", action="store_true", help="4 KB pages, not ~64 KB")
+    parser.add_argument(
+        "--fresh-prefect-home",
+        action="store_true",
+        help="e2e: a new Prefect home per run (its database migrations included)",
+    )
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     server, base = start_server(args.pages, realistic=not args.small_pages)
@@ -226,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs = args.naive_runs if mode == "naive" else args.runs
                 samples = []
                 for i in range(runs):
-                    sample = measure(mode, base, args.pages, Path(tmp))
+                    sample = measure(
+                        mode, base, args.pages, Path(tmp), fresh_home=args.fresh_prefect_home
+                    )
                     sample["pages_per_s"] = sample["fetched"] / sample["seconds"]
                     sample["cpu_ms_per_page"] = 1000 * sample["cpu_seconds"] / sample["fetched"]
                     samples.append(sample)
@@ -236,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{sample['cpu_ms_per_page']:.2f} CPU ms/page",
                         flush=True,
                     )
+                    if "cpu_by_role" in sample:
+                        print(f"    CPU by role: {fmt_roles(sample['cpu_by_role'])}", flush=True)
                 if samples:
                     rss = [s["peak_rss"] for s in samples if s["peak_rss"]]
                     trees = [s["peak_tree_rss"] for s in samples if s.get("peak_tree_rss")]
@@ -249,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
                         ),
                         "peak_rss_mb": max(rss) / 2**20 if rss else None,
                     }
+                    if mode == "e2e":
+                        table[mode]["median_cpu_s_by_role"] = median_roles(samples)
     finally:
         server.kill()
         server.wait()
@@ -268,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{mode:<8}{row['median_pages_per_s']:>10.0f}{row['median_seconds']:>10.1f}"
             f"{row['median_cpu_ms_per_page']:>11.2f}{rss_mb:>14}{tree_mb:>10}{ratio:>10}"
             f"{vs_naive:>10}"
+        )
+    if "e2e" in table:
+        print(
+            "e2e CPU seconds by role (median of runs; "
+            f"Prefect home {'fresh per run' if args.fresh_prefect_home else 'migrated before'}): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in table["e2e"]["median_cpu_s_by_role"].items())
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
