@@ -1,10 +1,12 @@
 """Extraction output fingerprint and CPU cost: prove a speed change leaves every field as is.
 
 dump OUT.json       every Article/Rejection field for the benchmark pages, the
-                    tests/extraction fixtures and tests/fixtures/site, under 4 option sets
+                    tests/extraction fixtures, tests/fixtures/site and generated crawl
+                    benchmark pages, under 4 option sets
 compare A.json B.json
 cpu                 extract_article vs trafilatura.extract (defaults, text only) CPU ms/doc,
                     interleaved per page so that a shared machine's load hits both alike
+                    (--corpus realistic: 200 of the crawl benchmark's generated pages)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "extraction"))
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
 from extraction.extract import extract_article  # noqa: E402
 from extraction.options import ExtractionOptions  # noqa: E402
@@ -63,8 +66,23 @@ def fixture_pages() -> Iterator[Page]:
         yield rel, path.read_bytes(), f"http://127.0.0.1:8000/{rel}", "text/html", {}
 
 
+def generated_pages(realistic: int = 40, plain: int = 10) -> list[Page]:
+    """The crawl benchmark's generated articles (tests/fixtures/server.py): the realistic
+    ~66 KB template-heavy pages, and the plain ones."""
+    from server import gen_article, gen_article_path, gen_article_realistic
+
+    pages: list[Page] = []
+    for i in range(realistic):
+        url = f"http://127.0.0.1:8000{gen_article_path(i)}"
+        pages.append((f"gen-realistic-{i}", gen_article_realistic(i), url, "text/html", {}))
+    for i in range(plain):
+        url = f"http://127.0.0.1:8000{gen_article_path(i)}"
+        pages.append((f"gen-plain-{i}", gen_article(i), url, "text/html", {}))
+    return pages
+
+
 def dump(data: Path, out: Path) -> int:
-    pages = benchmark_pages(data) + list(fixture_pages())
+    pages = benchmark_pages(data) + list(fixture_pages()) + generated_pages()
     records = {}
     for variant, options in VARIANTS.items():
         for name, html, url, ctype, hints in pages:
@@ -99,10 +117,10 @@ def compare(a: Path, b: Path, ignore: frozenset[str] = frozenset()) -> int:
     return 1 if differing else 0
 
 
-def cpu(data: Path, rounds: int) -> int:
+def cpu(data: Path, rounds: int, corpus: str = "benchmark") -> int:
     import trafilatura
 
-    pages = benchmark_pages(data)
+    pages = benchmark_pages(data) if corpus == "benchmark" else generated_pages(200, 0)
     options = ExtractionOptions()
 
     def ours(html: bytes, url: str) -> None:
@@ -116,7 +134,7 @@ def cpu(data: Path, rounds: int) -> int:
     for _, html, url, _, _ in pages[:20]:  # warm-up: imports, language model, caches
         ours(html, url)
         theirs(html, url)
-    spent = {ours: 0.0, theirs: 0.0}
+    spent: dict[Callable[[bytes, str], None], float] = {ours: 0.0, theirs: 0.0}
     for r in range(rounds):
         for i, (_, html, url, _, _) in enumerate(pages):
             order: tuple[Callable[[bytes, str], None], ...] = (
@@ -141,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     cmp_parser.add_argument("a")
     cmp_parser.add_argument("b")
     cmp_parser.add_argument("--ignore", action="append", default=[], help="a field to skip")
-    sub.add_parser("cpu").add_argument("--rounds", type=int, default=3)
+    cpu_parser = sub.add_parser("cpu")
+    cpu_parser.add_argument("--rounds", type=int, default=3)
+    cpu_parser.add_argument(
+        "--corpus", choices=("benchmark", "realistic"), default="benchmark", help="pages to time"
+    )
     args = parser.parse_args(argv)
     data = Path(args.data)
     if args.command != "compare" and not (data / "ground-truth.json").exists():
@@ -151,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         return dump(data, Path(args.out))
     if args.command == "compare":
         return compare(Path(args.a), Path(args.b), frozenset(args.ignore))
-    return cpu(data, args.rounds)
+    return cpu(data, args.rounds, args.corpus)
 
 
 if __name__ == "__main__":

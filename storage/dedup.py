@@ -24,15 +24,23 @@ NEAR_DUPLICATE_THRESHOLD = 76
 #: Fallback for stored rows without `simhash_ext` (64 bits only): same fraction, noisier.
 NEAR_DUPLICATE_THRESHOLD_64 = 12
 
-_WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 _SHINGLE = 3
 _LANES = FINGERPRINT_BITS // 64
+_NBYTES = FINGERPRINT_BITS // 8
+#: ASCII bytes that are not `\w` (anything but letters, digits, "_") -> space, so that on
+#: ASCII text ``translate(...).split()`` gives exactly what ``_WORD.findall`` gives.
+_ASCII_NON_WORD = bytes(
+    c if (chr(c).isalnum() or c == ord("_")) and c < 128 else ord(" ") for c in range(256)
+)
+#: Rows summed at once in `_majority`: 255 keeps every per-bit byte count below 256.
+_BLOCK = 255
 
 
 def normalize_text(text: str) -> str:
     """Unicode NFKC, case-folded, whitespace collapsed to single spaces, stripped."""
-    return _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    # str.split() and re's \s both split on exactly the str.isspace() characters.
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def content_hash(text: str) -> str:
@@ -49,6 +57,18 @@ def _normalized_shingles(normalized: str) -> list[str]:
     if len(words) < _SHINGLE:
         return [" ".join(words)] if words else []
     return list(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
+
+
+def _shingle_bytes(normalized: str) -> list[bytes]:
+    """`_normalized_shingles` UTF-8 encoded (each word encoded once; ASCII text never
+    leaves bytes: the same words, found by a translate + split)."""
+    if normalized.isascii():
+        words = normalized.encode("ascii").translate(_ASCII_NON_WORD).split()
+    else:
+        words = [w.encode("utf-8") for w in _WORD.findall(normalized)]
+    if len(words) < _SHINGLE:
+        return [b" ".join(words)] if words else []
+    return list(map(b" ".join, zip(words, words[1:], words[2:], strict=False)))
 
 
 def fingerprint(text: str) -> tuple[int, ...]:
@@ -68,17 +88,27 @@ def text_keys(text: str) -> tuple[str, tuple[int, ...]]:
 
 
 def _fingerprint_normalized(normalized: str) -> tuple[int, ...]:
-    grams = _normalized_shingles(normalized)
-    n = len(grams)
-    if n == 0:
+    grams = _shingle_bytes(normalized)
+    if not grams:
         return (0,) * _LANES
-    nbytes = FINGERPRINT_BITS // 8
     blake2b = hashlib.blake2b
-    raw = b"".join([blake2b(g.encode("utf-8"), digest_size=nbytes).digest() for g in grams])
-    bits = np.unpackbits(
-        np.frombuffer(raw, dtype=np.uint8).reshape(n, nbytes), axis=1, bitorder="little"
-    )
-    majority = (2 * bits.sum(axis=0, dtype=np.int64) > n).astype(np.uint8)
+    raw = b"".join([blake2b(g, digest_size=_NBYTES).digest() for g in grams])
+    return _majority(raw, len(grams))
+
+
+def _majority(raw: bytes, n: int) -> tuple[int, ...]:
+    """Lanes with each bit set where more than half of the `n` digests in `raw` have it.
+
+    The digests' bits are unpacked one byte per bit and summed 8 bit positions per uint64
+    add (SWAR): a block of at most 255 rows cannot carry from one byte into the next.
+    """
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
+    rows = bits.view("<u8").reshape(n, FINGERPRINT_BITS // 8)
+    counts = np.zeros(FINGERPRINT_BITS, dtype=np.int64)
+    for start in range(0, n, _BLOCK):
+        block = rows[start : start + _BLOCK].sum(axis=0, dtype=np.uint64)
+        counts += block.astype("<u8", copy=False).view(np.uint8)
+    majority = (2 * counts > n).astype(np.uint8)
     packed = np.packbits(majority, bitorder="little").view("<u8")
     return tuple(int(v) for v in packed)
 
