@@ -28,6 +28,7 @@ from extraction.jsonld_body import repair_with_article_body
 from extraction.options import ExtractionOptions
 from extraction.pagetype import listing_reason
 from extraction.prune import prune_tree
+from extraction.scan import TreeScan, scan_tree
 from extraction.split_body import add_missing_chunks, body_chunks
 from extraction.template import TemplateModel
 from storage.dedup import text_keys
@@ -219,6 +220,11 @@ def _parse_bytes(text: str, parser: lxml_html.HTMLParser) -> HtmlElement | None:
     return tree if isinstance(tree, HtmlElement) else None
 
 
+#: Elements in the whole document (the descendant axis from the document node gives what
+#: ``//*`` gives, without building its intermediate node-sets).
+_count_elements = etree.XPath("count(/descendant::*)")
+
+
 def _content_type_ok(content_type: str | None) -> bool:
     if not content_type:
         return True
@@ -316,12 +322,20 @@ def _extract(
     tree = parse_html(text_in)
     if tree is None:
         return Rejection("parse_error", "no tree")
-    size = int(tree.xpath("count(//*)"))
+    prune_ids, prune_classes = frozenset(options.prune_ids), frozenset(options.prune_classes)
+    scan: TreeScan | None = None
+    if tree.getparent() is None:  # the document's root: the walk sees every element
+        scan = scan_tree(tree, prune_ids, prune_classes, limit=options.max_tree_size)
+        size = int(_count_elements(tree)) if scan.truncated else scan.elements
+    else:
+        size = int(_count_elements(tree))
     if size > options.max_tree_size:
         return Rejection("too_large", f"{size} elements")
-    signals = md.read_signals(tree, url)
+    if scan is None:
+        scan = scan_tree(tree, prune_ids, prune_classes)
+    signals = md.read_signals(tree, url, scan)
     if options.repair_split_body:
-        signals.body_chunks = body_chunks(tree)
+        signals.body_chunks = body_chunks(tree, scan.by_tag["p"])
     canonical = md.canonical_url(signals, url)
 
     if options.reject_listings:
@@ -329,8 +343,9 @@ def _extract(
         if reason:
             return Rejection("listing_page", reason)
 
-    page_meta = md.page_metadata(signals, url, hints, tree)
-    prune_tree(tree, frozenset(options.prune_ids), frozenset(options.prune_classes))
+    page_meta = md.page_metadata(signals, url, hints, tree, scan.bylines)
+    prune_tree(tree, prune_ids, prune_classes, scan.prune)
+    del scan  # its elements may be gone from the tree now
     fetched_utc = (
         fetched_at.astimezone(UTC) if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
     )

@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 from lxml.html import HtmlElement
 
+from extraction.scan import TreeScan
 from storage.urls import canonicalize_url, same_site
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class PageSignals:
     article_elements: int = 0
     headline_links: int = 0
     headline_link_words: int = 0
-    body_words: int = 0
+    #: Words of the <body> text; None until `count_body_words` counts them.
+    body_words: int | None = None
     link_texts: set[str] = field(default_factory=set)
     body_chunks: list[list[str]] = field(default_factory=list)
     meta_all: dict[str, list[str]] = field(default_factory=dict)
@@ -64,6 +66,15 @@ class PageSignals:
     h1: str | None = None
     bylines: list[str] = field(default_factory=list)
     ld_site_name: str | None = None
+    body: HtmlElement | None = field(default=None, repr=False, compare=False)
+
+    def count_body_words(self) -> int:
+        """Words of the page's <body> text, counted on first use (only the page-type check
+        needs them): call it before the tree is pruned or extracted."""
+        if self.body_words is None:
+            body = self.body
+            self.body_words = len(body.text_content().split()) if body is not None else 0
+        return self.body_words
 
 
 def _walk_ld(node: Any) -> Iterator[dict[str, Any]]:
@@ -97,28 +108,37 @@ def _parse_ld(text: str) -> Any:
             return None
 
 
-def read_signals(tree: HtmlElement, url: str) -> PageSignals:
-    """Collect JSON-LD, meta tags, canonical link and structure counts from the tree."""
+def read_signals(tree: HtmlElement, url: str, scan: TreeScan | None = None) -> PageSignals:
+    """Collect JSON-LD, meta tags, canonical link and structure counts from the tree.
+
+    ``scan``: the tree's `extraction.scan.scan_tree` (its lists instead of tag searches).
+    """
     signals = PageSignals()
     root = tree.getroottree().getroot()
     lang = root.get("lang") or root.get("xml:lang")
     signals.html_lang = lang.strip() if lang else None
-    for meta in tree.iter("meta"):
+    if scan is not None:
+        metas, links, scripts = scan.by_tag["meta"], scan.by_tag["link"], scan.by_tag["script"]
+    else:
+        metas, links, scripts = tree.iter("meta"), tree.iter("link"), tree.iter("script")
+    meta_first, meta_all = signals.meta, signals.meta_all
+    for meta in metas:
         key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
         key = key or (meta.get("http-equiv") or "").lower()
         content = meta.get("content")
         if key and content:
-            signals.meta.setdefault(key, content.strip())
-            signals.meta_all.setdefault(key, []).append(content.strip())
+            content = content.strip()
+            meta_first.setdefault(key, content)
+            meta_all.setdefault(key, []).append(content)
     signals.og_type = (signals.meta.get("og:type") or "").lower() or None
-    for link in tree.iter("link"):
+    for link in links:
         rel = (link.get("rel") or "").lower().split()
         if "canonical" in rel and link.get("href") and signals.canonical is None:
             signals.canonical = link.get("href", "").strip()
     if signals.canonical is None and signals.meta.get("og:url"):
         signals.canonical = signals.meta["og:url"]
     best_len = -1
-    for script in tree.iter("script"):
+    for script in scripts:
         if (script.get("type") or "").lower().strip() != "application/ld+json":
             continue
         data = _parse_ld(script.text or "")
@@ -135,25 +155,29 @@ def read_signals(tree: HtmlElement, url: str) -> PageSignals:
                 if size > best_len:
                     best_len = size
                     signals.ld_article = obj
-    title = tree.find(".//title")
+    if scan is not None:
+        title, h1 = scan.title, scan.h1
+        signals.article_elements = scan.articles
+    else:
+        title, h1 = tree.find(".//title"), next(tree.iter("h1"), None)
+        signals.article_elements = sum(1 for _ in tree.iter("article"))
     if title is not None:
         signals.title_tag = _squash(title.text_content()) or None
-    h1 = next(tree.iter("h1"), None)
     if h1 is not None:
         signals.h1 = _squash(h1.text_content()) or None
     host = urlsplit(url).hostname or ""
     seen: set[str] = set()
-    signals.article_elements = sum(1 for _ in tree.iter("article"))
-    body = tree.find("body")
-    if body is not None:
-        signals.body_words = len(body.text_content().split())
+    signals.body = tree.find("body")
+    link_texts = signals.link_texts
     # XPath filters in C: only anchors with enough text to hold four words reach Python.
-    for anchor in tree.xpath("//a[@href][string-length(normalize-space(.)) > 14]"):
+    for anchor in _HEADLINE_ANCHORS(tree):
         href = anchor.get("href", "")
-        words = anchor.text_content().split()
+        text = anchor.text_content()
+        words = text.split()
         if len(words) < 4:
             continue
-        signals.link_texts.add(" ".join(re.findall(r"\w+", " ".join(words).casefold())))
+        # \w+ tokens do not depend on the whitespace between the words.
+        link_texts.add(" ".join(_WORD.findall(text.casefold())))
         if href in seen:
             continue
         seen.add(href)
@@ -164,6 +188,12 @@ def read_signals(tree: HtmlElement, url: str) -> PageSignals:
         signals.headline_links += 1
         signals.headline_link_words += len(words)
     return signals
+
+
+#: Every <a href> of the document whose whitespace-normalized text has over 14 characters
+#: (``/descendant::a`` selects what ``//a`` does, without its intermediate node-sets).
+_HEADLINE_ANCHORS = etree.XPath("/descendant::a[@href][string-length(normalize-space(.)) > 14]")
+_WORD = re.compile(r"\w+")
 
 
 def _squash(text: str) -> str:
@@ -192,10 +222,15 @@ def byline_elements(tree: HtmlElement) -> list[HtmlElement]:
     return found
 
 
-def _bylines(tree: HtmlElement) -> list[str]:
-    """Short texts of byline/author elements (rel=author, itemprop, class names)."""
+def _bylines(tree: HtmlElement, candidates: list[HtmlElement] | None = None) -> list[str]:
+    """Short texts of byline/author elements (rel=author, itemprop, class names).
+
+    ``candidates``: `byline_elements(tree)` when the caller has them already.
+    """
     out: list[str] = []
-    for el in byline_elements(tree)[:20]:
+    if candidates is None:
+        candidates = byline_elements(tree)
+    for el in candidates[:20]:
         if el.tag in ("meta", "link", "script", "style", "img", "input", "label", "textarea"):
             continue
         if "comment" in (el.get("class") or "") or any(
@@ -250,12 +285,16 @@ def _first(*values: Any) -> str | None:
 
 
 def page_metadata(
-    signals: PageSignals, url: str, hints: dict[str, Any], tree: HtmlElement | None = None
+    signals: PageSignals,
+    url: str,
+    hints: dict[str, Any],
+    tree: HtmlElement | None = None,
+    byline_candidates: list[HtmlElement] | None = None,
 ) -> PageMeta:
     """Title, authors, site name, description, image, categories and tags of the page.
 
     The byline search in the markup (``tree``) only runs when structured data and meta
-    tags name no author.
+    tags name no author; ``byline_candidates`` = `byline_elements(tree)` if known.
     """
     meta, ld = signals.meta, signals.ld_article
     host = (urlsplit(url).hostname or "").removeprefix("www.")
@@ -288,7 +327,7 @@ def page_metadata(
                 if authors:
                     break
     if not authors and tree is not None:
-        signals.bylines = _bylines(tree)
+        signals.bylines = _bylines(tree, byline_candidates)
         authors = clean_authors(signals.bylines[:2])
     categories = [c for v in signals.meta_all.get("article:section", []) for c in ld_strings(v)]
     categories = categories or ld_strings(ld.get("articleSection"))

@@ -30,21 +30,37 @@ def _is_small_form(el: HtmlElement) -> bool:
     return sum(1 for _ in paragraphs) < _MAX_FORM_PARAGRAPHS
 
 
-def prune_tree(tree: HtmlElement, ids: frozenset[str], classes: frozenset[str]) -> int:
-    """Drop matching subtrees in place (tails kept); returns how many were removed."""
-    doomed: list[HtmlElement] = []
+def prune_candidates(
+    tree: HtmlElement, ids: frozenset[str], classes: frozenset[str]
+) -> list[tuple[HtmlElement, bool]]:
+    """(element, id or class token matched) for every match and every <form>, in order.
+
+    `extraction.scan.scan_tree` collects the same list in its shared walk.
+    """
+    found: list[tuple[HtmlElement, bool]] = []
     for el in tree.iter():
         if not isinstance(el.tag, str):
             continue  # comments, processing instructions
-        if el.tag == "form" and _is_small_form(el):
-            doomed.append(el)
-            continue
-        if el.get("id") in ids:
-            doomed.append(el)
-            continue
         cls = el.get("class")
-        if cls and not classes.isdisjoint(cls.split()):
-            doomed.append(el)
+        hit = el.get("id") in ids or bool(cls and not classes.isdisjoint(cls.split()))
+        if hit or el.tag == "form":
+            found.append((el, hit))
+    return found
+
+
+def prune_tree(
+    tree: HtmlElement,
+    ids: frozenset[str],
+    classes: frozenset[str],
+    candidates: list[tuple[HtmlElement, bool]] | None = None,
+) -> int:
+    """Drop matching subtrees in place (tails kept); returns how many were removed.
+
+    ``candidates``: `prune_candidates(tree, ids, classes)` of the unchanged tree, if known.
+    """
+    if candidates is None:
+        candidates = prune_candidates(tree, ids, classes)
+    doomed = [el for el, hit in candidates if (el.tag == "form" and _is_small_form(el)) or hit]
     removed = 0
     for el in doomed:
         # An ancestor may already be gone with its subtree; skip detached elements.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 
 from lxml.html import HtmlElement
 
@@ -17,22 +18,25 @@ def _key(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
 
 
-def body_chunks(tree: HtmlElement) -> list[list[str]]:
+def body_chunks(
+    tree: HtmlElement, paragraphs: Iterable[HtmlElement] | None = None
+) -> list[list[str]]:
     """Paragraph texts of the largest group of same-class containers (document order).
 
     Empty when the page's prose sits in a single container (the common case).
+    ``paragraphs``: ``tree.iter("p")`` when the caller has collected it already.
     """
     groups: dict[tuple[str, str], list[HtmlElement]] = defaultdict(list)
     words: dict[HtmlElement, int] = defaultdict(int)
-    for p in tree.iter("p"):
+    for p in tree.iter("p") if paragraphs is None else paragraphs:
         parent = p.getparent()
         if parent is None:
             continue
-        n = len(p.text_content().split())
-        if n < _MIN_PARAGRAPH_WORDS:
-            continue
         cls = (parent.get("class") or "").strip()
         if not cls:
+            continue  # (tested before counting words: cheaper, same outcome)
+        n = len(p.text_content().split())
+        if n < _MIN_PARAGRAPH_WORDS:
             continue
         if parent not in words:
             groups[(parent.tag, cls)].append(parent)
