@@ -46,7 +46,7 @@ VALUES = st.lists(st.sampled_from(TOKENS), max_size=3).flatmap(
 ATTRIBUTES = st.lists(
     st.tuples(st.sampled_from(ATTRS), VALUES), max_size=4, unique_by=lambda a: a[0]
 )
-NODES = st.recursive(
+NODES: st.SearchStrategy[Any] = st.recursive(
     st.tuples(st.sampled_from(TAGS), ATTRIBUTES, st.just([])),
     lambda children: st.tuples(
         st.sampled_from(TAGS), ATTRIBUTES, st.lists(children, max_size=3).map(lambda c: c + c[:1])

@@ -34,7 +34,7 @@ ATTRIBUTES = st.lists(
     st.tuples(st.sampled_from(ATTRS), VALUES), max_size=4, unique_by=lambda a: a[0]
 )
 TEXTS = st.sampled_from(["", "x", "one two three four five six", "a b c d e f g h i j k l"])
-NODES = st.recursive(
+NODES: st.SearchStrategy[Any] = st.recursive(
     st.tuples(st.sampled_from(TAGS), ATTRIBUTES, TEXTS, st.just([])),
     lambda children: st.tuples(
         st.sampled_from(TAGS), ATTRIBUTES, TEXTS, st.lists(children, max_size=4)
