@@ -23,6 +23,7 @@ from trafilatura.utils import DOCTYPE_TAG, FAULTY_HTML, INVALID_XML_CHARS, is_du
 from extraction import metadata as md
 from extraction.boilerplate import filter_paragraphs
 from extraction.encoding import decode_html
+from extraction.fast_copies import lean_copies
 from extraction.fast_xpaths import fast_prunes
 from extraction.jsonld_body import repair_with_article_body
 from extraction.options import ExtractionOptions
@@ -355,7 +356,15 @@ def _extract(
         "extensive_search": True,
         "max_date": max_date,
     }
-    doc = _trafilatura(tree, url, options, date_params, precision=options.favor_precision)
+    # htmldate reads the tree after trafilatura only when the page's own dates, the hints
+    # and the URL give none; otherwise trafilatura may work on the tree itself (no copy).
+    keep_tree = not options.trafilatura_metadata and (
+        md.published_at(signals, hints, None, canonical, fetched_utc) is None
+    )
+    lend = None if keep_tree else tree
+    doc = _trafilatura(
+        tree, url, options, date_params, precision=options.favor_precision, lend=lend
+    )
     title_line = page_meta.title
     if options.trafilatura_metadata:
         title_line = _first_str(getattr(doc, "title", None), title_line)
@@ -363,7 +372,10 @@ def _extract(
     words = _words(text)
     if options.favor_precision and options.balanced_fallback and words < options.min_words:
         # Precision mode sometimes discards the whole body; the balanced pass rarely does.
-        balanced = _trafilatura(tree, url, options, date_params, precision=False)
+        if lend is not None:  # the first pass used the tree up: the same tree once more
+            tree = _rebuild_tree(text_in, tree, prune_ids, prune_classes)
+        lend = None if keep_tree else tree
+        balanced = _trafilatura(tree, url, options, date_params, precision=False, lend=lend)
         retry = "\n".join(_body(balanced, signals, options, template, title_line))
         retry_words = _words(retry)
         if retry_words > words:
@@ -464,6 +476,17 @@ def _body(
     return paragraphs
 
 
+def _rebuild_tree(
+    text: str, used: HtmlElement, prune_ids: frozenset[str], prune_classes: frozenset[str]
+) -> HtmlElement:
+    """The tree `_extract` had before lending it to trafilatura: parsed and pruned again."""
+    tree = parse_html(text)
+    if tree is None:  # parsed before, so it parses again; kept for the type checker
+        return used
+    prune_tree(tree, prune_ids, prune_classes)
+    return tree
+
+
 def _trafilatura(
     tree: HtmlElement,
     url: str,
@@ -471,9 +494,11 @@ def _trafilatura(
     date_params: dict[str, Any],
     *,
     precision: bool,
+    lend: HtmlElement | None = None,
 ) -> Any:
-    """One trafilatura pass (it copies the tree it is given, so passes are independent)."""
-    with fast_prunes():
+    """One trafilatura pass. It copies the tree it is given (passes are independent) unless
+    the tree is lent (``lend`` is ``tree``): then the tree is used up."""
+    with fast_prunes(), lean_copies(lend):
         return trafilatura.bare_extraction(
             tree,
             url=url,
