@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import errno
 import hashlib
 import http
@@ -11,13 +10,12 @@ import logging
 import os
 import re
 import threading
-import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pyarrow as pa
 from isal import isal_zlib
@@ -38,6 +36,7 @@ MAX_COMPRESS_LEVEL = 3
 #: Request headers replaced by a placeholder in the archive unless a source opts in.
 REDACTED_REQUEST_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 REDACTED = "REDACTED"
+_REDACTED_NAMES = frozenset(name.encode("ascii") for name in REDACTED_REQUEST_HEADERS)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 HeaderList = Sequence[tuple[str | bytes, str | bytes]]
@@ -106,11 +105,80 @@ _RECORD_CONTENT_TYPES = {
 }
 
 
+_B32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+#: The base32 text of every 10-bit value (two characters): a 160-bit SHA-1 digest is 16.
+_B32_PAIRS = tuple(a + b for a in _B32_ALPHABET for b in _B32_ALPHABET)
+_B32_SHIFTS = tuple(range(150, -1, -10))
+
+
+def _b32_digest(digest: bytes) -> str:
+    """`sha1:` + the base32 of a 20-byte digest: `base64.b32encode`'s text (no padding is
+    needed for 20 bytes), without its per-5-bytes Python loop."""
+    n = int.from_bytes(digest, "big")
+    return "sha1:" + "".join([_B32_PAIRS[(n >> shift) & 1023] for shift in _B32_SHIFTS])
+
+
 def _sha1_b32(*parts: bytes) -> str:
     h = hashlib.sha1()  # the WARC digest algorithm (not a security use)
     for part in parts:
         h.update(part)
-    return "sha1:" + base64.b32encode(h.digest()).decode("ascii")
+    return _b32_digest(h.digest())
+
+
+_EMPTY_SHA1 = _sha1_b32(b"")
+
+
+def _new_record_id() -> str:
+    """`<urn:uuid:...>` with a random (version 4) UUID: `uuid.uuid4()`'s format, minus the
+    UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"<urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}>"
+
+
+#: What `str.strip()` removes from an ASCII header name (bytes.strip() leaves \x1c-\x1f).
+_NAME_WHITESPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_REDACTED_B = REDACTED.encode("ascii")
+
+
+def _ascii_http_block(
+    first_line: str, headers: HeaderList, redact: frozenset[bytes] = frozenset()
+) -> tuple[bytes, bool] | None:
+    """(`_http_block` of `_headers(headers)`, whether a Host header is among them) when
+    every name and value is bytes and the block is ASCII; None otherwise (the caller takes
+    the general path). Names in `redact` (lower case) get the value REDACTED.
+
+    The crawl hands over bytes headers: this spares decoding each one to str and encoding
+    the block back, with the same result (ASCII strips, lowers and replaces alike).
+    """
+    try:
+        lines = [first_line.encode("ascii"), b"\r\n"]
+    except UnicodeEncodeError:
+        return None
+    has_host = False
+    for name, value in headers:
+        if not (isinstance(name, bytes) and isinstance(value, bytes)):
+            return None
+        name = name.strip(_NAME_WHITESPACE)
+        if redact or len(name) == 4:
+            lower = name.lower()
+            if lower == b"host":
+                has_host = True
+            if lower in redact:
+                value = _REDACTED_B
+        lines += (name, b": ", value.replace(b"\r", b" ").replace(b"\n", b" "), b"\r\n")
+    lines.append(b"\r\n")
+    block = b"".join(lines)
+    return (block, has_host) if block.isascii() else None
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _quote_match(match: re.Match[str]) -> str:
+    return quote(match.group())
 
 
 def _http_block(first_line: str, headers: list[tuple[str, str]], request: bool) -> bytes:
@@ -120,6 +188,9 @@ def _http_block(first_line: str, headers: list[tuple[str, str]], request: bool) 
         return text.encode("ascii")
     except UnicodeEncodeError:
         # Rare: let warcio %-encode the non-ASCII header values exactly as it always did.
+        # It cannot encode a non-ASCII name (it raises, which stopped the crawl): such
+        # characters are %-encoded here the way warcio encodes values (UTF-8).
+        headers = [(k if k.isascii() else _NON_ASCII.sub(_quote_match, k), v) for k, v in headers]
         if request:
             sh = StatusAndHeaders(first_line, headers, is_http_request=True)
         else:
@@ -131,29 +202,28 @@ def _http_block(first_line: str, headers: list[tuple[str, str]], request: bool) 
 def _build_record(
     record_type: str,
     uri: str,
-    warc_fields: list[tuple[str, str]],
+    warc_fields: str,
     http_block: bytes,
     payload: bytes,
 ) -> tuple[bytes, str, str]:
     """One uncompressed WARC/1.1 record: (bytes, record id, payload digest).
 
-    Byte for byte what warcio's WARCWriter writes for the same record (header order,
-    digests, Content-Length), without its per-record Python stream machinery: the
-    digests and the copy are single C calls on whole buffers (the GIL is released).
+    `warc_fields`: the record's own leading header lines (`_warc_fields`). Byte for byte
+    what warcio's WARCWriter writes for the same record (header order, digests,
+    Content-Length), without its per-record Python stream machinery: the digests and the
+    copy are single C calls on whole buffers (the GIL is released).
     """
-    record_id = f"<urn:uuid:{uuid.uuid4()}>"
-    payload_digest = _sha1_b32(payload)
+    record_id = _new_record_id()
+    payload_digest = _sha1_b32(payload) if payload else _EMPTY_SHA1
     block_digest = _sha1_b32(http_block, payload) if http_block else payload_digest
-    fields = [*warc_fields, ("WARC-Type", record_type), ("WARC-Record-ID", record_id)]
-    if uri:
-        fields.append(("WARC-Target-URI", uri))
-    fields += [
-        ("WARC-Payload-Digest", payload_digest),
-        ("WARC-Block-Digest", block_digest),
-        ("Content-Type", _RECORD_CONTENT_TYPES[record_type]),
-        ("Content-Length", str(len(http_block) + len(payload))),
-    ]
-    head = "WARC/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n"
+    target = f"WARC-Target-URI: {uri}\r\n" if uri else ""
+    head = (
+        f"WARC/1.1\r\n{warc_fields}WARC-Type: {record_type}\r\n"
+        f"WARC-Record-ID: {record_id}\r\n{target}"
+        f"WARC-Payload-Digest: {payload_digest}\r\nWARC-Block-Digest: {block_digest}\r\n"
+        f"Content-Type: {_RECORD_CONTENT_TYPES[record_type]}\r\n"
+        f"Content-Length: {len(http_block) + len(payload)}\r\n\r\n"
+    )
     return (
         b"".join((head.encode("utf-8"), http_block, payload, b"\r\n\r\n")),
         record_id,
@@ -321,17 +391,18 @@ class WarcWriter:
                 self._open_next()
             return self._append(*record)
 
-    def _warc_headers(
-        self,
+    @staticmethod
+    def _warc_fields(
         fetched_at: datetime | None,
         ip_address: str | None,
         concurrent_to: str | None,
-    ) -> list[tuple[str, str]]:
-        h = [("WARC-Date", _warc_date(fetched_at))]
+    ) -> str:
+        """The leading WARC header lines of a record (date, IP address, concurrent record)."""
+        h = f"WARC-Date: {_warc_date(fetched_at)}\r\n"
         if ip_address:
-            h.append(("WARC-IP-Address", ip_address))
+            h += f"WARC-IP-Address: {ip_address}\r\n"
         if concurrent_to:
-            h.append(("WARC-Concurrent-To", concurrent_to))
+            h += f"WARC-Concurrent-To: {concurrent_to}\r\n"
         return h
 
     def write_response(
@@ -354,16 +425,6 @@ class WarcWriter:
         hands it over): Content-Encoding and Transfer-Encoding are then kept as
         `X-Archive-Orig-*` headers so readers do not try to decode the payload again.
         """
-        hdrs = _headers(headers)
-        if body_is_decoded:
-            fixed: list[tuple[str, str]] = []
-            for k, v in hdrs:
-                if k.lower() in ("content-encoding", "transfer-encoding", "content-length"):
-                    fixed.append((f"X-Archive-Orig-{k}", v))
-                else:
-                    fixed.append((k, v))
-            fixed.append(("Content-Length", str(len(body))))
-            hdrs = fixed
         if reason is None:
             try:
                 reason = http.HTTPStatus(status).phrase
@@ -371,12 +432,23 @@ class WarcWriter:
                 reason = ""
         statusline = f"{status} {reason}".strip()
         first = f"{protocol} {statusline}" if protocol and statusline else protocol + statusline
+        fast = None if body_is_decoded else _ascii_http_block(first, headers)
+        if fast is not None:
+            block = fast[0]
+        else:
+            hdrs = _headers(headers)
+            if body_is_decoded:
+                fixed: list[tuple[str, str]] = []
+                for k, v in hdrs:
+                    if k.lower() in ("content-encoding", "transfer-encoding", "content-length"):
+                        fixed.append((f"X-Archive-Orig-{k}", v))
+                    else:
+                        fixed.append((k, v))
+                fixed.append(("Content-Length", str(len(body))))
+                hdrs = fixed
+            block = _http_block(first, hdrs, request=False)
         rec = _build_record(
-            "response",
-            url,
-            self._warc_headers(fetched_at, ip_address, concurrent_to),
-            _http_block(first, hdrs, request=False),
-            body,
+            "response", url, self._warc_fields(fetched_at, ip_address, concurrent_to), block, body
         )
         return self._write(rec)
 
@@ -393,20 +465,29 @@ class WarcWriter:
     ) -> RecordRef:
         """Archive the HTTP request; Authorization/Cookie values are redacted by default."""
         redact = self.redact_request_headers if redact is None else redact
-        hdrs = _headers(headers)
-        if redact:
-            hdrs = [(k, REDACTED if k.lower() in REDACTED_REQUEST_HEADERS else v) for k, v in hdrs]
         parts = urlsplit(url)
-        if not any(k.lower() == "host" for k, _ in hdrs) and parts.netloc:
-            hdrs.insert(0, ("Host", parts.netloc))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         # As warcio has always written it: the request line without the HTTP version.
+        first = f"{method} {target}"
+        fast = _ascii_http_block(first, headers, _REDACTED_NAMES if redact else frozenset())
+        if fast is not None and (fast[1] or not parts.netloc):
+            block = fast[0]
+        elif fast is not None and parts.netloc.isascii():
+            # The Host header warcio would add goes first, after the request line.
+            cut = len(first) + 2
+            host = f"Host: {parts.netloc}\r\n".encode("ascii")
+            block = fast[0][:cut] + host + fast[0][cut:]
+        else:
+            hdrs = _headers(headers)
+            if redact:
+                hdrs = [
+                    (k, REDACTED if k.lower() in REDACTED_REQUEST_HEADERS else v) for k, v in hdrs
+                ]
+            if not any(k.lower() == "host" for k, _ in hdrs) and parts.netloc:
+                hdrs.insert(0, ("Host", parts.netloc))
+            block = _http_block(first, hdrs, request=True)
         rec = _build_record(
-            "request",
-            url,
-            self._warc_headers(fetched_at, None, concurrent_to),
-            _http_block(f"{method} {target}", hdrs, request=True),
-            body,
+            "request", url, self._warc_fields(fetched_at, None, concurrent_to), block, body
         )
         return self._write(rec)
 
@@ -421,7 +502,7 @@ class WarcWriter:
         """A `metadata` record of `name: value` lines (application/warc-fields)."""
         lines = "".join(f"{k}: {' '.join(str(v).split())}\r\n" for k, v in fields).encode("utf-8")
         rec = _build_record(
-            "metadata", url, self._warc_headers(fetched_at, None, concurrent_to), b"", lines
+            "metadata", url, self._warc_fields(fetched_at, None, concurrent_to), b"", lines
         )
         return self._write(rec)
 

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+import storage.warc
 from storage.warc import WarcError, WarcWriter, iter_records, list_warc_files, read_record
 
 HTML = b"<html><body><h1>Title</h1><p>" + "Straße café ".encode() * 40 + b"</p></body></html>"
@@ -187,8 +190,9 @@ def test_records_are_byte_identical_to_warcio(
 ) -> None:
     # The writer builds records itself (speed); warcio must produce exactly the same bytes.
     fixed = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
     rid = f"<urn:uuid:{fixed}>"
+    monkeypatch.setattr(uuid, "uuid4", lambda: fixed)  # warcio's record ids
+    monkeypatch.setattr(storage.warc, "_new_record_id", lambda: rid)  # ours
     when = "2026-03-04T05:06:07.123456Z"
     hdrs = [
         ("Content-Type", "text/html; charset=utf-8"),
@@ -272,3 +276,65 @@ def test_records_are_byte_identical_to_warcio(
             record.content_stream().read()
             offsets.append(it.get_record_offset())
     assert offsets[1:] == [r.offset for r in refs]
+
+
+def test_record_ids_are_random_version_4_uuids() -> None:
+    ids = {storage.warc._new_record_id() for _ in range(200)}
+    assert len(ids) == 200
+    for rid in ids:
+        assert rid.startswith("<urn:uuid:") and rid.endswith(">")
+        parsed = uuid.UUID(rid[len("<urn:uuid:") : -1])
+        assert str(parsed) == rid[len("<urn:uuid:") : -1]  # canonical lower-case form
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+@given(st.binary(min_size=20, max_size=20))
+def test_digest_text_is_base32(digest: bytes) -> None:
+    import base64
+
+    assert storage.warc._b32_digest(digest) == "sha1:" + base64.b32encode(digest).decode()
+
+
+_HEADER_BYTES = st.binary(max_size=12) | st.sampled_from(
+    [b"Host", b" host ", b"COOKIE", b"Authorization\x1c", b"\x1fX", b"a\r\nb", b"caf\xe9", b""]
+)
+
+
+def _records(tmp: Path, headers: list, url: str, redact: bool) -> list[bytes]:
+    with WarcWriter(str(tmp), "news", "c9", redact_request_headers=redact) as w:
+        refs = [
+            w.write_response(url, 200, headers, b"body", fetched_at=WHEN, ip_address="::1"),
+            w.write_request(url, headers, fetched_at=WHEN, concurrent_to="<urn:uuid:x>"),
+        ]
+    data = (tmp / w.files[0]).read_bytes()
+    return [gzip.decompress(data[r.offset : r.offset + r.length]) for r in refs]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    headers=st.lists(st.tuples(_HEADER_BYTES, _HEADER_BYTES), max_size=5),
+    url=st.sampled_from(["http://news.test/a?b=1", "http://ünï.test/x", "http://news.test:81/"]),
+    redact=st.booleans(),
+)
+def test_bytes_headers_archive_as_their_latin1_text(
+    tmp_path_factory: pytest.TempPathFactory, headers: list, url: str, redact: bool
+) -> None:
+    # Bytes headers (what the crawl hands over) take a shortcut when they are ASCII; the
+    # records must be exactly those of the same headers as latin-1 text (the general path).
+    ids = iter(range(10**6))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(storage.warc, "_new_record_id", lambda: f"<urn:uuid:{next(ids)}>")
+        as_bytes = _records(tmp_path_factory.mktemp("b"), headers, url, redact)
+        ids = iter(range(10**6))
+        text = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+        as_text = _records(tmp_path_factory.mktemp("t"), text, url, redact)
+    assert as_bytes == as_text
+
+
+def test_non_ascii_header_name_is_archived_percent_encoded(tmp_path: Path) -> None:
+    # A server may send any bytes as a header name; warcio refuses to write a non-ASCII one.
+    with WarcWriter(str(tmp_path), "news", "c10") as w:
+        ref = w.write_response("http://news.test/h", 200, [(b"X-caf\xe9", b"1")], b"ok")
+    rec = read_record(str(tmp_path), *ref)
+    assert rec.http_headers == [("X-caf%C3%A9", "1")]
+    assert rec.payload == b"ok"
