@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 #: Paragraphs that are boilerplate wherever they appear (short, formulaic, multilingual).
@@ -119,8 +120,7 @@ def is_promo(paragraph: str) -> bool:
     return bool(_PROMO_VERB.search(paragraph) and _PROMO_CHANNEL.search(paragraph))
 
 
-def _norm_words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.casefold())
+_WORD = re.compile(r"\w+")
 
 
 def teaser_index(link_texts: frozenset[str]) -> dict[str, list[str]]:
@@ -135,7 +135,15 @@ def teaser_index(link_texts: frozenset[str]) -> dict[str, list[str]]:
 
 def is_teaser(paragraph: str, index: dict[str, list[str]]) -> bool:
     """A paragraph that starts with (or is) the headline of a link to another page."""
-    words = _norm_words(paragraph)
+    if not index:
+        return False
+    folded = paragraph.casefold()
+    # Without a link text starting with its first four words it is no teaser: decided
+    # before all of its words are listed (most paragraphs).
+    first = [m.group() for m in itertools.islice(_WORD.finditer(folded), 4)]
+    if len(first) < 4 or " ".join(first) not in index:
+        return False
+    words = _WORD.findall(folded)
     if len(words) < 4 or len(words) > 45:
         return False
     candidates = index.get(" ".join(words[:4]))

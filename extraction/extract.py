@@ -24,6 +24,7 @@ from extraction import metadata as md
 from extraction.boilerplate import filter_paragraphs
 from extraction.encoding import decode_html
 from extraction.fast_copies import lean_copies
+from extraction.fast_readability import fast_readability
 from extraction.fast_xpaths import fast_prunes
 from extraction.jsonld_body import repair_with_article_body
 from extraction.options import ExtractionOptions
@@ -32,7 +33,7 @@ from extraction.prune import prune_tree
 from extraction.scan import TreeScan, scan_tree
 from extraction.split_body import add_missing_chunks, body_chunks
 from extraction.template import TemplateModel
-from storage.dedup import text_keys
+from storage.dedup import count_words, text_keys
 from storage.urls import url_key
 
 logger = logging.getLogger(__name__)
@@ -250,9 +251,12 @@ def _looks_like_html(text: str) -> bool:
 
 
 def _clean_text(text: str) -> list[str]:
-    # One substitution for the whole text: _SPACE never matches a line break.
-    lines = _SPACE.sub(" ", text.replace("\r", "\n")).split("\n")
-    return [stripped for line in lines if (stripped := line.strip())]
+    # One substitution for the whole text: _SPACE never matches a line break. Without any
+    # of its characters but single spaces, it would change nothing: skipped.
+    text = text.replace("\r", "\n")
+    if "  " in text or "\t" in text or "\u00a0" in text or "\u200b" in text:
+        text = _SPACE.sub(" ", text)
+    return [stripped for line in text.split("\n") if (stripped := line.strip())]
 
 
 def _has_article_markup(signals: md.PageSignals, page_meta: md.PageMeta) -> bool:
@@ -266,7 +270,7 @@ def _has_article_markup(signals: md.PageSignals, page_meta: md.PageMeta) -> bool
 
 
 def _words(text: str) -> int:
-    return len(re.findall(r"\w+", text))
+    return count_words(text)
 
 
 def extract_article(
@@ -498,7 +502,7 @@ def _trafilatura(
 ) -> Any:
     """One trafilatura pass. It copies the tree it is given (passes are independent) unless
     the tree is lent (``lend`` is ``tree``): then the tree is used up."""
-    with fast_prunes(), lean_copies(lend):
+    with fast_prunes(), lean_copies(lend), fast_readability():
         return trafilatura.bare_extraction(
             tree,
             url=url,

@@ -71,6 +71,13 @@ def _shingle_bytes(normalized: str) -> list[bytes]:
     return list(map(b" ".join, zip(words, words[1:], words[2:], strict=False)))
 
 
+def count_words(text: str) -> int:
+    """``len(re.findall(r"\\w+", text))``, without the list of words for ASCII text."""
+    if text.isascii():
+        return len(text.encode("ascii").translate(_ASCII_NON_WORD).split())
+    return len(_WORD.findall(text))
+
+
 def fingerprint(text: str) -> tuple[int, ...]:
     """256-bit SimHash over word 3-shingles, as four 64-bit lanes (all 0 for empty text).
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from storage.dedup import (
     NEAR_DUPLICATE_THRESHOLD,
     content_hash,
+    count_words,
     fingerprint,
     fingerprint_distance,
     hamming,
@@ -142,3 +143,4 @@ def test_fingerprint_matches_reference(text: str) -> None:
     assert fingerprint(text) == _reference_fingerprint(text)
     normalized = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
     assert normalize_text(text) == normalized
+    assert count_words(text) == len(re.findall(r"\w+", text))
