@@ -1,0 +1,78 @@
+"""An exact, cheaper stand-in for readability's unlikely-candidate removal, used per call.
+
+trafilatura's readability fork (run on every page by compare_extraction) starts with
+``Document.remove_unlikely_candidates``: an ElementPath ``findall(".//*")`` (a chain of
+Python generators) and a string join per element. The stand-in lists the same elements
+(those with a class or an id, in document order) with one compiled XPath and builds the
+same "class id" string only for them; verdicts, their memo and the removals are the
+original's. It is swapped in only while the original's source is the one it was written
+for (`EXPECTED`); tests/extraction/test_fast_readability.py compares both.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from lxml import etree
+from trafilatura import readability_lxml
+
+#: sha256 (first 16 hex) of the source of Document.remove_unlikely_candidates.
+EXPECTED = "6ef38c8475242af9"
+#: What ``findall(".//*")`` lists, less the elements with neither a class nor an id
+#: (their joined attributes are empty: the original skips them).
+_WITH_CLASS_OR_ID = etree.XPath("descendant::*[@class or @id]")
+
+
+@functools.cache
+def active() -> bool:
+    """Whether the installed readability fork is the one the stand-in was written for."""
+    try:
+        source = inspect.getsource(readability_lxml.Document.remove_unlikely_candidates)
+    except (AttributeError, OSError, TypeError):
+        return False
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16] == EXPECTED
+
+
+def remove_unlikely_candidates(self: readability_lxml.Document) -> None:
+    """Document.remove_unlikely_candidates, the same verdicts on the same elements."""
+    verdicts: dict[str, bool] = {}
+    unlikely = readability_lxml.REGEXES["unlikelyCandidatesRe"].search
+    maybe = readability_lxml.REGEXES["okMaybeItsACandidateRe"].search
+    frame_tags = readability_lxml.FRAME_TAGS
+    for elem in _WITH_CLASS_OR_ID(self.doc):
+        cls = elem.get("class")
+        ident = elem.get("id")
+        # " ".join(filter(None, (cls, ident))): empty values are left out
+        if cls:
+            attrs = cls + " " + ident if ident else cls
+        elif ident:
+            attrs = ident
+        else:
+            continue
+        if len(attrs) < 2 or elem.tag in frame_tags:
+            continue
+        verdict = verdicts.get(attrs)
+        if verdict is None:
+            low = attrs.lower()
+            verdict = verdicts[attrs] = bool(unlikely(low)) and not maybe(low)
+        if verdict:
+            elem.drop_tree()
+
+
+@contextmanager
+def fast_readability() -> Iterator[None]:
+    """Within the block, readability's Document uses the stand-in (restored on exit)."""
+    document = readability_lxml.Document
+    original = document.__dict__.get("remove_unlikely_candidates")
+    if original is None or original is remove_unlikely_candidates or not active():
+        yield
+        return
+    document.remove_unlikely_candidates = remove_unlikely_candidates  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        document.remove_unlikely_candidates = original  # type: ignore[method-assign]

@@ -1,0 +1,91 @@
+"""The readability stand-in removes exactly what readability's own method removes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from extraction_helpers import Case
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura import readability_lxml
+
+from extraction import fast_readability
+from extraction.extract import parse_html
+
+TAGS = ["div", "p", "span", "section", "body", "html", "ul", "li", "article", "a"]
+TOKENS = [
+    "", "x", "comment", "comments", "sidebar", "footer", "menu", "main", "article",
+    "content", "header", "Sidebar", "COMMENT", "community", "twitter", "and", "body", "x ",
+]  # fmt: skip
+VALUES = st.lists(st.sampled_from(TOKENS), max_size=3).map(" ".join)
+NODES: st.SearchStrategy[Any] = st.recursive(
+    st.tuples(st.sampled_from(TAGS), st.one_of(st.none(), VALUES), st.one_of(st.none(), VALUES)),
+    lambda children: st.tuples(
+        st.sampled_from(TAGS),
+        st.one_of(st.none(), VALUES),
+        st.one_of(st.none(), VALUES),
+        st.lists(children, max_size=3),
+    ),
+    max_leaves=25,
+)
+
+
+def _build(parent: etree._Element, node: tuple[Any, ...]) -> None:
+    tag, cls, ident, *rest = node
+    el = etree.SubElement(parent, tag)
+    if cls is not None:
+        el.set("class", cls)
+    if ident is not None:
+        el.set("id", ident)
+    el.text = "t"
+    el.tail = "tail"
+    for child in rest[0] if rest else []:
+        _build(el, child)
+
+
+def _assert_same(tree: HtmlElement) -> None:
+    mine, theirs = copy.copy(tree), copy.copy(tree)
+    fast_readability.remove_unlikely_candidates(readability_lxml.Document(mine))
+    readability_lxml.Document(theirs).remove_unlikely_candidates()
+    assert etree.tostring(mine) == etree.tostring(theirs)
+
+
+def test_stand_in_is_active_for_the_installed_trafilatura() -> None:
+    assert fast_readability.active()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nodes=st.lists(NODES, min_size=1, max_size=4))
+def test_same_removals_on_random_trees(nodes: list[Any]) -> None:
+    root = parse_html("<html><body><p>x</p></body></html>")
+    assert root is not None
+    body = root.find("body")
+    for node in nodes:
+        _build(body, node)
+    _assert_same(root)
+
+
+def test_same_removals_on_fixture_pages(cases: list[Case]) -> None:
+    for case in cases:
+        tree = parse_html(case.html.decode("utf-8", "replace"))
+        if tree is not None:
+            _assert_same(tree)
+
+
+def test_swapped_only_inside_the_block() -> None:
+    original = readability_lxml.Document.remove_unlikely_candidates
+    with fast_readability.fast_readability():
+        assert (
+            readability_lxml.Document.remove_unlikely_candidates
+            is fast_readability.remove_unlikely_candidates
+        )
+        with fast_readability.fast_readability():  # re-entry: no change, no restore
+            pass
+        assert (
+            readability_lxml.Document.remove_unlikely_candidates
+            is fast_readability.remove_unlikely_candidates
+        )
+    assert readability_lxml.Document.remove_unlikely_candidates is original
