@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.resolver import CachingThreadedResolver
+from scrapy.spidermiddlewares.referer import RefererMiddleware
 from scrapy.utils._compression import _DecompressionMaxSizeExceeded
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
@@ -172,6 +173,9 @@ class WarcArchiveMiddleware:
         self.pending: dict[int, list[dict[str, Any]]] = {}  # redirect hops awaiting chain end
         self.tokens = count(1)
         self.closing: asyncio.Future[None] | None = None
+        # HTTP statuses seen, into the stats (`newsarchive/status/<code>`) when the spider
+        # closes: a stats update per page costs the reactor more than a Counter.
+        self.statuses: Counter[int] = Counter()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcArchiveMiddleware:
@@ -212,7 +216,7 @@ class WarcArchiveMiddleware:
         else:
             rows = self._end_chain(request, row, final_url=response.url)
             await self._submit(self._archive, fetch, row, rows)
-        self._count_status(response.status)
+        self.statuses[response.status] += 1
         return response
 
     async def process_exception(self, request: Request, exception: Exception) -> None:
@@ -246,6 +250,8 @@ class WarcArchiveMiddleware:
             self.executor.shutdown(wait=True)
         stats = self.crawler.stats
         if stats is not None:
+            for status, n in self.statuses.items():
+                stats.inc_value(f"newsarchive/status/{status}", n)
             stats.set_value("newsarchive/pages_files", list(self.pages_files))
             stats.set_value("newsarchive/warc_files", list(self.writer.files))
             stats.set_value("newsarchive/bytes_archived", self.bytes_archived)
@@ -292,7 +298,10 @@ class WarcArchiveMiddleware:
 
     @staticmethod
     def _header(response: Response, name: bytes) -> str | None:
-        value = response.headers.get(name)
+        """The last value of header `name` (title-case, as Scrapy's Headers keys are):
+        `response.headers.get(name)` without normalizing the name again."""
+        values = dict.get(response.headers, name)
+        value = values[-1] if values else None
         return value.decode("latin-1") if value else None
 
     def _will_redirect(self, request: Request, response: Response, location: str | None) -> bool:
@@ -466,10 +475,6 @@ class WarcArchiveMiddleware:
                 self.closing = asyncio.ensure_future(
                     engine.close_spider_async(reason="archive_error")
                 )
-
-    def _count_status(self, status: int) -> None:
-        if self.crawler.stats is not None:
-            self.crawler.stats.inc_value(f"newsarchive/status/{status}")
 
 
 def _is_public(ip: str) -> bool:
@@ -675,6 +680,21 @@ class ArchivedRedirectMiddleware:
             spider.counts["skipped_archived"] += 1
             raise IgnoreRequest(f"redirect target already archived: {request.url}")
         return None
+
+
+class PresetRefererMiddleware(RefererMiddleware):
+    """Scrapy's Referer middleware, skipping requests that carry a Referer already.
+
+    The spider sets the Referer of every request it derives from a page itself, and
+    Scrapy's middleware only ever adds one with `setdefault`: its policy work (URL parsing
+    and stripping, per request) would be thrown away. Redirect hops lose their Referer in
+    RedirectMiddleware first, so they still get the policy's answer.
+    """
+
+    def get_processed_request(self, request: Request, response: Response | None) -> Request | None:
+        if b"Referer" in request.headers:
+            return request
+        return super().get_processed_request(request, response)
 
 
 class PoliteRobotsTxtMiddleware(RobotsTxtMiddleware):

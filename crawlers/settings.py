@@ -37,6 +37,7 @@ UNUSED_COMPONENTS = frozenset(
         "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
         "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware",
         "scrapy.downloadermiddlewares.stats.DownloaderStats",
+        "scrapy.spidermiddlewares.referer.RefererMiddleware",  # PresetRefererMiddleware
         "scrapy.spidermiddlewares.depth.DepthMiddleware",
         "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware",
         "scrapy.extensions.telnet.TelnetConsole",
@@ -48,6 +49,12 @@ UNUSED_COMPONENTS = frozenset(
         "scrapy.extensions.closespider.CloseSpider",
     }
 )
+
+
+#: Our spider middlewares (Scrapy's Referer middleware, minus work thrown away).
+SPIDER_MIDDLEWARES: dict[str, int | None] = {
+    "crawlers.middlewares.PresetRefererMiddleware": 700,
+}
 
 
 def _base(name: str) -> dict[str, int]:
@@ -100,6 +107,7 @@ def build_settings(
         "DOWNLOADER_MIDDLEWARES_BASE": _base("DOWNLOADER_MIDDLEWARES"),
         "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
         "SPIDER_MIDDLEWARES_BASE": _base("SPIDER_MIDDLEWARES"),
+        "SPIDER_MIDDLEWARES": SPIDER_MIDDLEWARES,
         "EXTENSIONS_BASE": _base("EXTENSIONS"),
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,  # no listening ports in a crawl process

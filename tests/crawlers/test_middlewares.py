@@ -123,3 +123,24 @@ def test_connection_refused_is_a_row_with_error_and_no_status(tmp_path: Path) ->
     assert row["url"] == base + "/" and row["status"] is None
     assert "ConnectionRefused" in row["error"] and row["warc_file"] is None
     assert result.fetch_errors == 1 and result.status_counts == {}
+
+
+def test_preset_referer_is_kept_and_others_get_scrapys_policy() -> None:
+    from scrapy import Request
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+
+    from crawlers.middlewares import PresetRefererMiddleware
+
+    mw = PresetRefererMiddleware.from_crawler(get_crawler())
+    page = HtmlResponse("https://news.test/a.html?x=1#frag", body=b"<html></html>")
+    ours = Request("https://news.test/b.html", headers={"Referer": "https://news.test/list"})
+    assert mw.get_processed_request(ours, page) is ours
+    assert ours.headers[b"Referer"] == b"https://news.test/list"
+    # Without one (a redirect hop after RedirectMiddleware dropped it): Scrapy's policy.
+    hop = Request("https://news.test/c.html")
+    mw.get_processed_request(hop, page)
+    assert hop.headers[b"Referer"] == b"https://news.test/a.html?x=1"
+    downgrade = Request("http://news.test/d.html")  # https -> http: no Referer
+    mw.get_processed_request(downgrade, page)
+    assert b"Referer" not in downgrade.headers
