@@ -174,15 +174,26 @@ def _html_parser() -> lxml_html.HTMLParser:
     return parser
 
 
-def parse_html(text: str) -> HtmlElement | None:
+def parse_html(text: str, utf8: bytes | None = None) -> HtmlElement | None:
     """Parse decoded HTML as trafilatura's `load_html` does; None when there is no tree.
 
     Same steps (repair, parse the string, else its UTF-8 bytes, reject a non-HTML string
     that gives a one-element tree) with the parser of `_html_parser`.
+
+    ``utf8``: ``text.encode("utf-8")``, when the caller has it (the page's bytes, decoded
+    strictly). libxml2 then reads those bytes instead of converting the string, which
+    builds the same tree, unless the repair changes the text or lxml's full-document test
+    would read the start differently (on a string it also skips non-ASCII spaces).
     """
     beginning = text[:50].lower()
     dubious = is_dubious_html(beginning)
-    text = _repair_faulty_html(text, beginning)
+    repaired = _repair_faulty_html(text, beginning)
+    if utf8 is not None and repaired == text and not _starts_with_unicode_space(text):
+        parsed = _parse_bytes(utf8, _html_parser())
+        if parsed is not None and dubious and len(parsed) < 2:
+            return None
+        return parsed
+    text = repaired
     parser = _html_parser()
     tree: HtmlElement | None = None
     retry_bytes = True
@@ -213,9 +224,20 @@ def _repair_faulty_html(text: str, beginning: str) -> str:
     return text
 
 
-def _parse_bytes(text: str, parser: lxml_html.HTMLParser) -> HtmlElement | None:
+def _starts_with_unicode_space(text: str) -> bool:
+    """Whether whitespace other than ASCII's precedes the first non-space character."""
+    start = _ASCII_SPACE.match(text)
+    end = start.end() if start else 0
+    return text[end : end + 1].isspace()
+
+
+_ASCII_SPACE = re.compile(r"[ \t\n\r\f\v]*")
+
+
+def _parse_bytes(text: str | bytes, parser: lxml_html.HTMLParser) -> HtmlElement | None:
+    data = text if isinstance(text, bytes) else text.encode("utf8", "surrogatepass")
     try:
-        tree = lxml_html.fromstring(text.encode("utf8", "surrogatepass"), parser=parser)
+        tree = lxml_html.fromstring(data, parser=parser)
     except Exception:  # as trafilatura's fromstring_bytes
         logger.debug("lxml could not parse the bytes", exc_info=True)
         return None
@@ -318,13 +340,15 @@ def _extract(
     hints: dict[str, Any],
     template: TemplateModel | None,
 ) -> Article | Rejection:
-    decoded = decode_html(html.replace(b"\x00", b""), content_type)
+    body = html.replace(b"\x00", b"")
+    decoded = decode_html(body, content_type)
     text_in = decoded.text
     if "\ufffd" in text_in[:4096] and text_in[:4096].count("\ufffd") > 200:
         return Rejection("not_html", "undecodable bytes")
     if not _looks_like_html(text_in):
         return Rejection("not_html", "no markup")
-    tree = parse_html(text_in)
+    # ASCII and strict UTF-8 decodings: the body is exactly the text's UTF-8 bytes.
+    tree = parse_html(text_in, body if decoded.reason in ("ascii", "utf8") else None)
     if tree is None:
         return Rejection("parse_error", "no tree")
     prune_ids, prune_classes = frozenset(options.prune_ids), frozenset(options.prune_classes)
@@ -362,9 +386,8 @@ def _extract(
     }
     # htmldate reads the tree after trafilatura only when the page's own dates, the hints
     # and the URL give none; otherwise trafilatura may work on the tree itself (no copy).
-    keep_tree = not options.trafilatura_metadata and (
-        md.published_at(signals, hints, None, canonical, fetched_utc) is None
-    )
+    structured_date = md.published_at(signals, hints, None, canonical, fetched_utc)
+    keep_tree = not options.trafilatura_metadata and structured_date is None
     lend = None if keep_tree else tree
     doc = _trafilatura(
         tree, url, options, date_params, precision=options.favor_precision, lend=lend
@@ -421,7 +444,9 @@ def _extract(
         source=source,
         title=page_meta.title,
         authors=page_meta.authors,
-        published_at=md.published_at(signals, hints, date_source, canonical, fetched_utc),
+        published_at=structured_date
+        if structured_date is not None
+        else md.published_at(signals, hints, date_source, canonical, fetched_utc),
         modified_at=md.modified_at(signals, fetched_utc),
         language=language,
         sitename=page_meta.sitename,

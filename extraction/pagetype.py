@@ -78,7 +78,9 @@ def listing_reason(signals: PageSignals, canonical: str, url: str) -> str | None
         return "jsonld:collection"
     if signals.article_elements >= _MIN_TEASERS:
         return "structure:teasers"
-    body_words = signals.count_body_words()
-    if body_words and signals.headline_link_words > _MAX_LINK_SHARE * body_words:
-        return "structure:links"
+    # No headline link words: never over any share of the body (not counted then).
+    if signals.headline_link_words:
+        body_words = signals.count_body_words()
+        if body_words and signals.headline_link_words > _MAX_LINK_SHARE * body_words:
+            return "structure:links"
     return None

@@ -62,3 +62,43 @@ def test_invalid_xml_characters_are_trafilaturas() -> None:
 
     every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
     assert "".join(INVALID_XML_CHARS.findall(every)) == "".join(_INVALID_XML)
+
+
+UTF8_INPUTS = [
+    *ODD_INPUTS,
+    "\u00a0<html><body><p>a non-ASCII space first: a fragment to lxml's bytes test</p></html>",
+    "\u3000\n<p>ideographic space</p><p>two</p>",
+    "\x1c<html><body><p>information separator first</p></body></html>",
+    " \t\n<!doctype html><html><body><p>ASCII spaces first</p></body></html>",
+    "<html><body><p>C1 \x80\x85\x9f, non-characters \ufdd0\U0010ffff, "
+    "astral \U0001f600 and \u00e9\u4e2d</p></body></html>",
+    "<p>caf\u00e9</p><p>two paragraphs, no html tag</p>",
+    "<!doctype html>\n<html><head><meta charset='iso-8859-1'></head><body>\u00fc</body></html>",
+    "<html><body><div>no newline at all \u00e9</div></body></html>",
+]
+
+
+@pytest.mark.parametrize("text", UTF8_INPUTS)
+def test_parse_html_from_the_utf8_bytes_gives_the_same_tree(text: str) -> None:
+    """Given the text's own UTF-8 bytes (strictly decoded pages), the same tree or None."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # lone surrogates: no strict decoding gives such a text
+    plain, from_bytes = parse_html(text), parse_html(text, data)
+    if plain is None:
+        assert from_bytes is None
+        return
+    assert from_bytes is not None
+    assert etree.tostring(from_bytes) == etree.tostring(plain)
+    assert from_bytes.tag == plain.tag and len(from_bytes) == len(plain)
+    assert [type(e) for e in from_bytes.iter()] == [type(e) for e in plain.iter()]
+
+
+def test_parse_html_from_the_utf8_bytes_on_fixture_pages(cases: list[Case]) -> None:
+    for case in cases:
+        text = case.html.decode("utf-8", "replace")
+        plain, from_bytes = parse_html(text), parse_html(text, text.encode("utf-8"))
+        assert (plain is None) == (from_bytes is None)
+        if plain is not None and from_bytes is not None:
+            assert etree.tostring(from_bytes) == etree.tostring(plain)
