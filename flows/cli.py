@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from prefect.task_runners import TaskRunner
 
     from crawlers.runner import CrawlProcess
@@ -243,11 +245,15 @@ def _api_configured() -> bool:
 
 def launch_private_server() -> LocalPrefectServer | None:
     """Without a configured Prefect API: launch this command's private server now, without
-    waiting for it (pass it to `prefect_api`), so the command can work while it boots."""
-    if _api_configured():
-        return None
+    waiting for it (pass it to `prefect_api`), so the command can work while it boots.
+
+    Launched before prefect is imported when the environment names no API (importing
+    prefect costs ~1 s of CPU, which the server's boot then overlaps); should a Prefect
+    profile or settings file name one, `prefect_api` sees it and stops the server."""
     from flows.server import LocalPrefectServer
 
+    if os.environ.get("PREFECT_API_URL") or ("prefect" in sys.modules and _api_configured()):
+        return None
     server = LocalPrefectServer(services=False)
     server.launch()
     return server
@@ -275,6 +281,9 @@ def prefect_api(server: LocalPrefectServer | None = None) -> Iterator[None]:
     updates: dict[Any, Any] = {}
     if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" not in os.environ:
         updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
+    if server is not None and _api_configured():
+        server.stop()  # launched before the settings were read, and they name an API
+        server = None
     if server is None and _api_configured():
         with temporary_settings(updates=updates):
             yield
@@ -320,28 +329,29 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     sources = config.resolved(args.sources or None)  # unknown name -> ConfigError, exit 2
     with contextlib.ExitStack() as stack:
-        # While a private Prefect server boots (seconds), the crawls already run: each
-        # source's flow run takes over its crawl (its first crawl attempt).
+        # While a private Prefect server boots (seconds), the crawls already run and the
+        # extraction pools start (spawn, imports, language model): each source's flow run
+        # takes over its crawl (its first crawl attempt) and its pool. All of it starts
+        # before prefect is imported (a second of CPU the boots overlap).
         server = launch_private_server()
+        crawls: dict[str, CrawlProcess] = {}
+        pools: dict[str, ProcessPoolExecutor] = {}
         if server is not None:
             stack.callback(server.stop)
-        from flows.pipeline import (
-            CRAWL_SOURCES_PARALLEL,
-            absolute_root,
-            crawl_sources,
-            started_crawls,
-        )
-
-        crawls: dict[str, CrawlProcess] = {}
-        if server is not None:
             from crawlers.runner import start_crawl
+            from flows.prestart import CRAWL_SOURCES_PARALLEL, absolute_root, start_pool
 
             root = absolute_root(args.root)
             for source in sources[:CRAWL_SOURCES_PARALLEL]:  # those the flow runs first
                 crawls[source.name] = stack.enter_context(
                     start_crawl(source, root, max_pages=args.max_pages)
                 )
-        with prefect_api(server), started_crawls(crawls):
+            for source in sources[:CRAWL_SOURCES_PARALLEL]:
+                pools[source.name] = pool = start_pool(None)
+                stack.callback(pool.shutdown, cancel_futures=True)  # a no-op once a run took it
+        from flows.pipeline import crawl_sources, started_crawls, started_pools
+
+        with prefect_api(server), started_crawls(crawls), started_pools(pools):
             results = crawl_sources(
                 root=args.root, max_pages=args.max_pages, sources=sources, config_path=args.config
             )
@@ -398,18 +408,24 @@ def _snapshot_counts(snap: dict[str, Any]) -> str:
 
 def cmd_reextract(args: argparse.Namespace) -> int:
     _check_root_exists(args.root)
-    from flows.pipeline import reextract
+    with contextlib.ExitStack() as stack:
+        server = launch_private_server()  # boots while prefect and the flows are imported
+        if server is not None:
+            stack.callback(server.stop)
+        from flows.pipeline import reextract
 
-    flow_fn = reextract
-    workers: int | None = None
-    if args.dask:
-        from prefect_dask import DaskTaskRunner
+        flow_fn = reextract
+        workers: int | None = None
+        if args.dask:
+            from prefect_dask import DaskTaskRunner
 
-        runner = cast("TaskRunner[Any]", DaskTaskRunner(address=args.dask))
-        flow_fn = reextract.with_options(task_runner=runner)
-        workers = 1  # Dask spreads the batches; each batch extracts inline on its worker
-    with prefect_api():
-        snapshots = flow_fn(root=args.root, source=args.source, since=args.since, workers=workers)
+            runner = cast("TaskRunner[Any]", DaskTaskRunner(address=args.dask))
+            flow_fn = reextract.with_options(task_runner=runner)
+            workers = 1  # Dask spreads the batches; each batch extracts inline on its worker
+        with prefect_api(server):
+            snapshots = flow_fn(
+                root=args.root, source=args.source, since=args.since, workers=workers
+            )
     for snap in snapshots:
         print(
             f"{snap.get('source')}: snapshot {snap.get('snapshot_id')} (reextract),"
@@ -422,10 +438,14 @@ def cmd_reextract(args: argparse.Namespace) -> int:
 
 def cmd_compact(args: argparse.Namespace) -> int:
     _check_root_exists(args.root)
-    from flows.pipeline import compact
+    with contextlib.ExitStack() as stack:
+        server = launch_private_server()  # boots while prefect and the flows are imported
+        if server is not None:
+            stack.callback(server.stop)
+        from flows.pipeline import compact
 
-    with prefect_api():
-        results = compact(root=args.root, source=args.source)
+        with prefect_api(server):
+            results = compact(root=args.root, source=args.source)
     for row in results:
         print(
             f"{row['source']}: snapshot {row['snapshot_id']} (compact), {row['files']} files"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -37,6 +36,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from crawlers.config import ResolvedSource, load_config
 from extraction.options import ExtractionOptions
+from flows.prestart import CRAWL_SOURCES_PARALLEL, absolute_root
+from flows.prestart import pool_size as _pool_size
+from flows.prestart import start_pool as _start_pool
 from flows.progress import Progress, report, watch_crawl
 
 if TYPE_CHECKING:
@@ -65,8 +67,6 @@ TEMPLATE_CRAWL_PAGES = 400
 #: Extraction tasks in flight at once over the flow's pool: two keep its workers busy from
 #: one pages file to the next.
 EXTRACT_IN_FLIGHT = 2
-#: Sources crawled at once by `crawl_sources` (its task runner's threads).
-CRAWL_SOURCES_PARALLEL = 4
 #: Seconds between looks for new pages files while a crawl runs (object stores: fewer LISTs).
 POLL_SECONDS = 0.5
 POLL_SECONDS_REMOTE = 5.0
@@ -91,6 +91,10 @@ _PAGE_COLUMNS = [
 #: Crawls the caller started already, by source name (see `started_crawls`).
 _STARTED_CRAWLS: ContextVar[dict[str, CrawlProcess] | None] = ContextVar(
     "newsarchive_started_crawls", default=None
+)
+#: Extraction pools the caller started already, by source name (see `started_pools`).
+_STARTED_POOLS: ContextVar[dict[str, ProcessPoolExecutor] | None] = ContextVar(
+    "newsarchive_started_pools", default=None
 )
 
 
@@ -140,14 +144,6 @@ def resolve_source(source: str | ResolvedSource, config_path: str) -> ResolvedSo
     return load_config(config_path).source(source)
 
 
-def absolute_root(root: str) -> str:
-    """The root as every process sees it: a local path made absolute (tasks may run on
-    Dask workers or runner processes with another working directory), URIs unchanged."""
-    from storage.fs import open_root
-
-    return open_root(root).uri if "://" not in root else root
-
-
 def _run_key(prefix: str) -> str:
     return f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
@@ -166,6 +162,29 @@ def started_crawls(crawls: dict[str, CrawlProcess]) -> Iterator[None]:
         yield
     finally:
         _STARTED_CRAWLS.reset(token)
+
+
+@contextmanager
+def started_pools(pools: dict[str, ProcessPoolExecutor]) -> Iterator[None]:
+    """Hand extraction pools the caller started already (`flows.prestart.start_pool`, by
+    source name) to the `crawl_source` runs inside this block: the run of that source uses
+    it (and shuts it down) instead of starting its own, if its size is the run's (e.g. the
+    CLI starts it while its Prefect server boots). A pool no run took is the caller's to
+    shut down."""
+    token = _STARTED_POOLS.set(pools)
+    try:
+        yield
+    finally:
+        _STARTED_POOLS.reset(token)
+
+
+def _started_pool(source: str, workers: int | None) -> ProcessPoolExecutor | None:
+    """The pool the caller started for `source` (taken once), if it has the run's size."""
+    pools = _STARTED_POOLS.get() or {}
+    pool = pools.get(source)
+    if pool is None or getattr(pool, "_max_workers", None) != _pool_size(workers):
+        return None
+    return pools.pop(source)
 
 
 def _started_crawl(source: ResolvedSource, root: str, max_pages: int | None) -> str | None:
@@ -426,19 +445,6 @@ def _snapshot_row(info: Any) -> dict[str, Any]:
 
 
 # -- shared extraction path ---------------------------------------------------------------
-
-
-def _pool_size(workers: int | None) -> int:
-    return max(1, workers if workers is not None else (os.cpu_count() or 1))
-
-
-def _start_pool(workers: int | None) -> ProcessPoolExecutor:
-    """A spawn process pool whose workers start (imports, language model) right away."""
-    from extraction.batch import make_pool, warm_pool
-
-    pool = make_pool(_pool_size(workers))
-    warm_pool(pool, _pool_size(workers))
-    return pool
 
 
 def _extract_pooled(
@@ -896,8 +902,11 @@ def crawl_source(
     options = options or ExtractionOptions()
     durations: dict[str, float] = {}
     started = time.monotonic()
-    # The extraction workers start (spawn, imports) while the crawl child starts.
-    pool = _start_pool(workers) if workers != 1 else None
+    # The extraction workers start (spawn, imports) while the crawl child starts, unless
+    # the caller started them already (`started_pools`).
+    pool = None
+    if workers != 1:
+        pool = _started_pool(resolved.name, workers) or _start_pool(workers)
     staging = f"{FLOW_STAGING}/{_run_key(resolved.name)}"
     _remove_stale_staging(open_root(root))
     # The source's pages before this run (a crawl the caller started for it is this run's).

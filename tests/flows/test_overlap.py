@@ -1,6 +1,6 @@
 """Extraction while the crawl runs gives the snapshot that extraction after the crawl gives:
 the same template models (learned from a fixed prefix of the crawl) and the same rows; a flow
-takes over a crawl its caller started."""
+takes over a crawl and an extraction pool its caller started."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from flow_helpers import DemoServer, demo_source, fixture_server_module
 import flows.pipeline as pipeline
 from crawlers.config import ResolvedSource, parse_config
 from crawlers.runner import start_crawl
+from extraction.batch import make_pool
 from flows.demo_site import load_site
-from flows.pipeline import crawl_source, started_crawls
+from flows.pipeline import crawl_source, started_crawls, started_pools
+from flows.prestart import pool_size, start_pool
 from storage.pages import list_pages_files
 from storage.snapshots import list_snapshots
 from storage.views import connect
@@ -98,12 +100,20 @@ def test_extraction_during_the_crawl_stores_what_extraction_after_it_stores(
 def test_a_flow_takes_over_the_crawl_its_caller_started(
     prefect_harness: None, demo_server: DemoServer, tmp_path: Path
 ) -> None:
-    """The CLI starts the crawl while its Prefect server boots; the flow run waits for that
-    crawl (its first attempt) instead of crawling again, and extracts it."""
+    """The CLI starts the crawl and the extraction pool while its Prefect server boots; the
+    flow run waits for that crawl (its first attempt) instead of crawling again, and
+    extracts it with that pool."""
     root = str(tmp_path / "archive")
     source = demo_source(demo_server.base_url)
-    with start_crawl(source, root) as started, started_crawls({source.name: started}):
+    pool = start_pool(None)
+    with (
+        start_crawl(source, root) as started,
+        started_crawls({source.name: started}),
+        started_pools({source.name: pool}),
+    ):
         summary = crawl_source(source, root)
+    with pytest.raises(RuntimeError, match="shutdown"):  # the run took the pool, shut it down
+        pool.submit(int)
     assert summary["crawl"]["crawl_id"] == started.crawl_id
     assert started.poll() == 0
     crawl_ids = {f.rsplit("/", 1)[-1].rsplit("-", 1)[0] for f in list_pages_files(root)}
@@ -115,3 +125,10 @@ def test_a_flow_takes_over_the_crawl_its_caller_started(
         assert pipeline._started_crawl(other, str(tmp_path / "b"), None) is None
         assert pipeline._started_crawl(source, str(tmp_path / "c"), None) is None
         assert pipeline._started_crawl(source, str(tmp_path / "b"), None) == unused.crawl_id
+    # A pool of another size is not the run's: it stays the caller's (no worker started).
+    other_pool = make_pool(pool_size(None) + 1)
+    with started_pools({source.name: other_pool}):
+        assert pipeline._started_pool(source.name, None) is None
+        assert pipeline._started_pool(source.name, pool_size(None) + 1) is other_pool
+        assert pipeline._started_pool(source.name, pool_size(None) + 1) is None  # taken once
+    other_pool.shutdown()
