@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from extraction.metadata import PageSignals, canonical_url, clean_authors, parse_datetime, url_date
+from extraction.metadata import (
+    PageSignals,
+    canonical_url,
+    clean_authors,
+    count_split_words,
+    parse_datetime,
+    url_date,
+)
 from extraction.pagetype import url_listing_reason
 
 
@@ -80,3 +89,9 @@ def test_canonical_only_inside_the_same_site() -> None:
 )
 def test_listing_url_shapes(url: str, listing: bool) -> None:
     assert (url_listing_reason(url) is not None) is listing
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*map(chr, range(128)), "\u00e9", "\u00a0", "\u3000"])))
+def test_count_split_words_is_len_of_split(text: str) -> None:
+    assert count_split_words(text) == len(text.split())
