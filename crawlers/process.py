@@ -42,6 +42,12 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# Scrapy imports this when the crawl starts, deep in the reactor's stack: its deprecated
+# class shims call inspect.stack(), which looks up the source of every frame on the stack
+# (scanning all loaded modules for each). Imported here, at a shallow stack, it costs
+# ~30 ms less CPU per crawl.
+import scrapy.core.downloader.contextfactory  # noqa: F401 - see above
+
 from crawlers.config import ResolvedSource, parse_duration
 from crawlers.settings import build_settings
 from crawlers.spiders import NewsSpider
