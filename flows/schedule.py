@@ -93,7 +93,9 @@ def _serve(config: Config, *, root: str, config_path: str, scheduled: list[str])
         deployments = build_deployments(config, root=root, config_path=config_path)
         for name in scheduled:
             print(f"scheduled {name}: {config.sources[name].schedule}", file=sys.stderr)
-        print("serving; Ctrl-C to stop", file=sys.stderr)
         with contextlib.suppress(KeyboardInterrupt):
+            # Inside the block: a Ctrl-C right after the line (a loaded machine may run
+            # the next bytecode late) must not escape as an interruption (exit 130).
+            print("serving; Ctrl-C to stop", file=sys.stderr)
             serve(*deployments, print_starting_message=False)
     return 0
