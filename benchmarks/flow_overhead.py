@@ -1,7 +1,9 @@
 """Fixed cost of orchestration: Prefect server start, one flow run, one task, one CLI call.
 
 Usage: .venv/bin/python benchmarks/flow_overhead.py [--runs N]
-Prints JSON. Everything runs against a private Prefect home in a temp dir.
+Prints JSON. Everything runs against a private Prefect home in a temp dir. Besides wall
+seconds (`*_s`), CPU seconds (`*_cpu_s`: user + system of the server process, or of the
+CLI process and its children) - the figures a shared machine hardly distorts.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -19,6 +22,16 @@ from pathlib import Path
 
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
+
+
+def _cpu_of(server: object) -> float:
+    """CPU seconds (user + system) the server process has used so far."""
+    import psutil
+
+    process = getattr(server, "process", None)
+    assert process is not None
+    times = psutil.Process(process.pid).cpu_times()
+    return round(times.user + times.system, 3)
 
 
 def main() -> None:
@@ -38,11 +51,13 @@ def main() -> None:
     server = LocalPrefectServer(services=False)
     server.start()
     results["server_start_fresh_db_s"] = round(time.perf_counter() - t, 3)
+    results["server_start_fresh_db_cpu_s"] = _cpu_of(server)
     server.stop()
     t = time.perf_counter()
     server = LocalPrefectServer(services=False)
     api_url = server.start()
     results["server_start_existing_db_s"] = round(time.perf_counter() - t, 3)
+    results["server_start_existing_db_cpu_s"] = _cpu_of(server)
 
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
@@ -68,7 +83,7 @@ def main() -> None:
         updates: dict[object, object] = {PREFECT_API_URL: api_url}
         if heartbeat_off:
             updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
-        with temporary_settings(updates=updates):  # type: ignore[arg-type]
+        with temporary_settings(updates=updates):
             empty_flow()  # warm-up: client, event workers
             empties, fifties = [], []
             for _ in range(args.runs):
@@ -106,10 +121,14 @@ def main() -> None:
         ("cli_with_prefect_flow_s", ["compact", "--root", str(root), "-q"]),
     ):
         t = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run([*cli, *argv], capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
         results[name] = round(time.perf_counter() - t, 3)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        results[name.removesuffix("_s") + "_cpu_s"] = round(cpu, 3)
     print(json.dumps(results, indent=2))
 
 
