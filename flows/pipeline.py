@@ -20,7 +20,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, is_dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import prefect.runtime as prefect_runtime
@@ -39,7 +39,7 @@ from extraction.options import ExtractionOptions
 from flows.prestart import CRAWL_SOURCES_PARALLEL, absolute_root
 from flows.prestart import pool_size as _pool_size
 from flows.prestart import start_pool as _start_pool
-from flows.progress import Progress, report, watch_crawl
+from flows.progress import Progress, recent_pages_files, report, watch_crawl
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -683,15 +683,16 @@ class _RunExtraction:
         self.pool_pages = 0
         self.started: float | None = None
         self.durations: dict[str, float] = {}
+        # Wall-clock start (less a margin for a crawl the caller started before the run).
+        self.wall_start = datetime.now(UTC) - timedelta(minutes=10)
 
     # -- what is there ---------------------------------------------------------------------
 
     def scan(self) -> None:
-        """Note the pages files written since the run started (this run's crawls)."""
-        from storage.pages import list_pages_files
-
+        """Note the pages files written since the run started (this run's crawls): in the
+        partitions of the run's days only (`recent_pages_files`), not all of history."""
         known = {f for files in self.files.values() for f in files}
-        for f in list_pages_files(self.r, self.source):
+        for f in recent_pages_files(self.r, self.source, self.wall_start):
             if f not in self.history and f not in known:
                 self.files.setdefault(_file_order(f)[0], []).append(f)
         for files in self.files.values():

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 PROGRESS_LOGGER = "flows.progress"
@@ -32,6 +33,21 @@ class Progress:
 def report(progress: Progress, message: str) -> None:
     """Emit a progress update; `message` is the plain-text form of it."""
     _logger.info(message, extra={"progress": progress})
+
+
+def recent_pages_files(r: Any, source: str, since: datetime) -> list[str]:
+    """Pages files of `source` in the crawl_date partitions of `since`'s UTC day, the day
+    before (clock margin) and later: where a crawl started after `since` writes its rows
+    (partitioned by the UTC day of fetched_at). A run polls this while its crawl runs, and
+    an archive crawled for months holds thousands of older files it need not list each time
+    (8,760 files: 27 ms CPU per full listing)."""
+    first = (since.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+    files: list[str] = []
+    for part in r.listdir(f"pages/source={source}"):
+        name = part.rsplit("/", 1)[-1]
+        if name.startswith("crawl_date=") and name.removeprefix("crawl_date=") >= first:
+            files += r.glob(part, ".parquet")
+    return files
 
 
 def _human_bytes(n: float) -> str:
@@ -65,10 +81,12 @@ def watch_crawl(
     r = open_root(root)
     stop = threading.Event()
     started = since if since is not None else time.monotonic()
+    # Wall-clock start of the crawl: its pages are in partitions of that day or later.
+    wall_start = datetime.now(UTC) - timedelta(seconds=time.monotonic() - started)
     rows_per_file: dict[str, int] = {}  # pages files are immutable once moved into place
 
     def fetched() -> int:
-        for f in r.glob(f"pages/source={source}", ".parquet"):
+        for f in recent_pages_files(r, source, wall_start):
             if crawl_id in f and f not in rows_per_file:
                 rows_per_file[f] = pq.read_metadata(r.local_path(f)).num_rows
         return sum(rows_per_file.values())
