@@ -187,6 +187,76 @@ def raw_tree_share(tree: HtmlElement) -> list[HtmlElement]:
     ]
 
 
+_RAW_WALK_TAGS = ("div", "section", "aside", "list", "details", "ol", "ul")
+_SCROLL_TAGS = frozenset(("div", "section", "aside"))
+
+
+def raw_tree_walk(
+    tree: HtmlElement,
+) -> tuple[list[HtmlElement], list[HtmlElement], list[HtmlElement]]:
+    """`raw_tree_scroll`, `raw_tree_share` and `comment_blocks_and_lists` of the same
+    tree in one walk over the union of their tags: the same three lists."""
+    scroll: list[HtmlElement] = []
+    share: list[HtmlElement] = []
+    comments: list[HtmlElement] = []
+    for el in tree.iterdescendants(*_RAW_WALK_TAGS):
+        tag = el.tag
+        ident, cls = el.get("id") or "", el.get("class") or ""
+        if tag in _SCROLL_TAGS:
+            if (_SCROLL(ident) or _SCROLL(cls)) and (
+                next(el.iterdescendants("h1"), None) is None or _MVP(ident) or _MVP(cls)
+            ):
+                scroll.append(el)
+            if "elementor-share-buttons" in cls:
+                share.append(el)
+            if tag == "aside":
+                continue
+        if (_COMMENTS_ID(ident) or _COMMENTS_CLASS(cls)) and (
+            tag not in ("ol", "ul") or _COMMENTS_ID_LIST(ident) or _COMMENTS_CLASS(cls)
+        ):
+            comments.append(el)
+    return scroll, share, comments
+
+
+class RawTreeWalk:
+    """The raw tree's first prunes sharing one walk.
+
+    trafilatura_sequence prunes the raw tree with RAW_TREE_PRUNE_XPATH (scroll, then
+    share) and, right after, REMOVE_COMMENTS_AND_LISTS_XPATH, through
+    prune_unwanted_nodes, which deletes each expression's matches before evaluating the
+    next. `scroll` walks once for the three and keeps the other two lists for `share` and
+    `comments` on that very tree object. Deleting elements changes no remaining element's
+    tag or attributes (all these tests read), so a kept list is the later walk's list plus
+    elements inside deleted subtrees, and deleting those again only touches the detached
+    subtrees, never the tree. Any other call walks anew.
+    """
+
+    def __init__(self) -> None:
+        self.pending_share: tuple[HtmlElement, list[HtmlElement]] | None = None
+        self.pending_comments: tuple[HtmlElement, list[HtmlElement]] | None = None
+
+    def scroll(self, tree: HtmlElement) -> list[HtmlElement]:
+        """RAW_TREE_PRUNE_XPATH[0]; the walk also finds what `share`/`comments` need."""
+        scroll, share, comments = raw_tree_walk(tree)
+        self.pending_share, self.pending_comments = (tree, share), (tree, comments)
+        return scroll
+
+    def share(self, tree: HtmlElement) -> list[HtmlElement]:
+        """RAW_TREE_PRUNE_XPATH[1]: kept from `scroll` on the same tree, else walked."""
+        pending, self.pending_share = self.pending_share, None
+        if pending is not None and pending[0] is tree:
+            return pending[1]
+        return raw_tree_share(tree)
+
+    def comments(self, tree: HtmlElement) -> list[HtmlElement]:
+        """REMOVE_COMMENTS_AND_LISTS_XPATH[0]: kept from `scroll` on the same tree, else
+        walked."""
+        pending, self.pending_comments = self.pending_comments, None
+        if pending is not None and pending[0] is tree:
+            return pending[1]
+        return comment_blocks_and_lists(tree)
+
+
 def comment_blocks(tree: HtmlElement) -> list[HtmlElement]:
     """REMOVE_COMMENTS_XPATH[0]: comment sections (after tag conversion, lists are <list>)."""
     return [
@@ -437,6 +507,7 @@ def fast_prunes() -> Iterator[None]:
     Re-entering while active is a no-op (the lists no longer hold the original XPaths).
     """
     swapped: list[tuple[list[etree.XPath], list[etree.XPath]]] = []
+    walk = RawTreeWalk()
     try:
         for name, (_, matchers) in EXPECTED.items():
             originals = _original_xpaths(name)
@@ -444,6 +515,12 @@ def fast_prunes() -> Iterator[None]:
                 continue
             target = getattr(xpaths, name)
             swapped.append((target, originals))
+            if name == "RAW_TREE_PRUNE_XPATH":  # (see RawTreeWalk)
+                target[:] = [walk.scroll, walk.share]
+                continue
+            if name == "REMOVE_COMMENTS_AND_LISTS_XPATH":
+                target[:] = [walk.comments]
+                continue
             target[:] = [
                 original if matcher is None else _bind(matcher)
                 for original, matcher in zip(originals, matchers, strict=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from lxml.html import HtmlElement
-from trafilatura import core, external, main_extractor, xpaths
+from trafilatura import core, external, htmlprocessing, main_extractor, xpaths
 
 from extraction import fast_xpaths
 from extraction.extract import parse_html
@@ -84,6 +85,20 @@ def _assert_same(tree: HtmlElement, pairs: Pairs | None = None) -> None:
         got = matcher(tree)
         assert len(got) == len(expected), name
         assert all(a is b for a, b in zip(got, expected, strict=True)), name
+    # the raw tree's shared walk: the three lists, and the pruned tree as trafilatura prunes
+    walked = fast_xpaths.raw_tree_walk(tree)
+    xpath_lists = [*xpaths.RAW_TREE_PRUNE_XPATH, *xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH]
+    for got, xpath in zip(walked, xpath_lists, strict=True):
+        expected = xpath(tree)
+        assert len(got) == len(expected), xpath.path
+        assert all(a is b for a, b in zip(got, expected, strict=True)), xpath.path
+    mine, theirs = copy.copy(tree), copy.copy(tree)
+    walk = fast_xpaths.RawTreeWalk()
+    htmlprocessing.prune_unwanted_nodes(mine, [walk.scroll, walk.share])
+    htmlprocessing.prune_unwanted_nodes(mine, [walk.comments])
+    htmlprocessing.prune_unwanted_nodes(theirs, xpaths.RAW_TREE_PRUNE_XPATH)
+    htmlprocessing.prune_unwanted_nodes(theirs, xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH)
+    assert etree.tostring(mine) == etree.tostring(theirs)
 
 
 def test_every_stand_in_is_active_for_the_installed_trafilatura() -> None:
@@ -130,3 +145,21 @@ def test_fast_prunes_swaps_and_restores_the_lists() -> None:
         raise RuntimeError("a failure inside trafilatura")
     after = {name: list(getattr(xpaths, name)) for name in fast_xpaths.EXPECTED}
     assert all(all(a is b for a, b in zip(before[n], after[n], strict=True)) for n in before)
+
+
+def test_raw_tree_walk_keeps_its_lists_for_the_same_tree_only() -> None:
+    markup = (
+        "<html><body><div class='elementor-share-buttons'>s</div>"
+        "<div id='comments'>c</div><ul class='comment-list'><li>x</li></ul></body></html>"
+    )
+    one, two = parse_html(markup), parse_html(markup)
+    assert one is not None and two is not None
+    walk = fast_xpaths.RawTreeWalk()
+    walk.scroll(one)
+    got_share, got_comments = walk.share(two), walk.comments(two)  # walked anew
+    assert got_share == xpaths.RAW_TREE_PRUNE_XPATH[1](two)
+    assert got_comments == xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH[0](two)
+    walk.scroll(one)
+    assert walk.share(one) == xpaths.RAW_TREE_PRUNE_XPATH[1](one)
+    assert walk.comments(one) == xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH[0](one)
+    assert walk.share(one) == xpaths.RAW_TREE_PRUNE_XPATH[1](one)  # kept once only
