@@ -115,12 +115,19 @@ class _Timeout(BaseException):
     """
 
 
+#: After the first alarm, how often it fires again until the block is left (seconds).
+_RETRY_ALARM = 0.05
+
+
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Interrupt the block after `seconds` of wall time (main thread only; else no limit).
 
     Extraction runs in worker processes whose main thread does the work, so SIGALRM can
     interrupt trafilatura wherever it is stuck; called from another thread it is a no-op.
+    The alarm repeats every `_RETRY_ALARM` seconds until the block is left: an exception
+    raised while a ``__del__``, weakref or gc callback runs is printed and dropped by
+    Python, so a single alarm landing there would be lost.
     """
     usable = (
         seconds > 0
@@ -131,15 +138,18 @@ def time_limit(seconds: float) -> Iterator[None]:
     if not usable:
         yield
         return
+    active = [True]
 
     def _raise(signum: int, frame: FrameType | None) -> None:
-        raise _Timeout
+        if active[0]:
+            raise _Timeout
 
     previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, _RETRY_ALARM)
     try:
         yield
     finally:
+        active[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
