@@ -42,7 +42,7 @@ class ExtractionOptions:
     use_jsonld_body: bool = True
     #: Page-type decision: reject home / section / tag / listing pages.
     reject_listings: bool = True
-    #: Seconds of CPU per document before it is recorded as 'timeout' (0 = no limit).
+    #: Wall-clock seconds per document before it is recorded as 'timeout' (0 = no limit).
     time_limit: float = 20.0
     #: Bytes of HTML above which a page is rejected as 'too_large'.
     max_html_bytes: int = 8_000_000
