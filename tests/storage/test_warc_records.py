@@ -338,3 +338,35 @@ def test_non_ascii_header_name_is_archived_percent_encoded(tmp_path: Path) -> No
     rec = read_record(str(tmp_path), *ref)
     assert rec.http_headers == [("X-caf%C3%A9", "1")]
     assert rec.payload == b"ok"
+
+
+def test_read_by_offset_equals_warcio_full_scan(tmp_path: Path) -> None:
+    """read_record (ISA-L inflate of one member) gives what warcio's own streaming scan
+    gives, for every kind of record the crawl writes; capped reads are marked truncated."""
+    with WarcWriter(str(tmp_path), "news", "eq") as w:
+        _write_pair(w, 1)
+        w.write_response("http://news.test/404", 404, [("Content-Type", "text/plain")], b"gone")
+        w.write_response(
+            "http://news.test/old", 301, [("Location", "http://news.test/new")], b"", reason=None
+        )
+        w.write_response(
+            "http://news.test/gz",
+            200,
+            [("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
+            gzip.compress(HTML * 50),
+        )
+        w.write_response("http://news.test/big", 200, [("Content-Type", "text/html")], HTML * 500)
+        w.write_metadata("http://news.test/m", [("via", "sitemap")])
+        w.write_failure("http://news.test/down", "TimeoutError: timed out")
+    scanned = list(iter_records(str(tmp_path), w.files[0]))
+    assert len(scanned) == 9
+    for ref, data in scanned:
+        assert read_record(str(tmp_path), *ref) == data
+    truncated = set()
+    for ref, data in iter_records(str(tmp_path), w.files[0], max_payload=1000):
+        capped = read_record(str(tmp_path), *ref, max_payload=1000)
+        assert capped == data
+        if capped.truncated:
+            truncated.add(capped.target_uri)
+            assert len(capped.payload) == 1000
+    assert truncated == {"http://news.test/gz", "http://news.test/big"}
