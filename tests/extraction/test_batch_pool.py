@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from extraction_helpers import load_cases
 
-from extraction.batch import extract_pages
+from extraction.batch import extract_pages, make_pool, warm_pool
 from extraction.options import ExtractionOptions, extractor_id
 from storage.dedup import content_hash, fingerprint
 from storage.schemas import EXTRACTED_SCHEMA, PAGES_SCHEMA
@@ -137,3 +137,21 @@ def test_pool_generations_replace_workers_without_hanging(
     )
     assert pooled.errors == [] and pooled.rejected == inline.rejected
     assert pooled.articles.equals(inline.articles)
+
+
+def test_warmed_pool_detects_languages_like_inline(archived: tuple[str, pa.Table]) -> None:
+    """warm_pool no longer loads the language model: a worker loads it when a page first
+    needs it, and the rows match an inline run's (languages included)."""
+    root, pages = archived
+    options = ExtractionOptions()
+    inline = extract_pages(root, pages, options, workers=1, extracted_at=EXTRACTED)
+    with make_pool(2) as pool:
+        warm_pool(pool, 2)
+        pooled = extract_pages(
+            root, pages, options, executor=pool, batch_size=2, extracted_at=EXTRACTED
+        )
+    assert pooled.errors == []
+    assert pooled.articles.equals(inline.articles)
+    # These two pages declare no language: it is detected, in the workers.
+    languages = set(pooled.articles.column("language").to_pylist())
+    assert {"ar", "ru", "en"} <= languages
