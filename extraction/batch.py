@@ -42,6 +42,10 @@ _PAGE_COLUMNS = (
 )
 
 
+class WarcRootError(Exception):
+    """The archive root of a batch cannot be opened (reported once per page)."""
+
+
 @dataclass
 class ExtractionResult:
     """Articles as an EXTRACTED_SCHEMA table, rejection counts by reason, per-batch errors."""
@@ -99,42 +103,53 @@ def _row(article: Article, page: dict[str, Any], extractor: str, extracted_at: d
 
 def run_batch(batch: _Batch) -> tuple[list[dict[str, Any]], dict[str, int], list[str]]:
     """Worker entry point: read each record from the WARC, extract it, return plain rows."""
-    from storage.warc import read_record  # storage is imported in the worker, not the parent
+    from storage.warc import RecordReader  # storage is imported in the worker, not the parent
 
     templates = {s: TemplateModel.from_json(j) for s, j in batch.templates.items()}
     rows: list[dict[str, Any]] = []
     rejected: Counter[str] = Counter()
     errors: list[str] = []
-    for page in batch.pages:
-        try:
-            record = read_record(
-                batch.root,
-                page["warc_file"],
-                page["warc_offset"],
-                page["warc_length"],
-                max_payload=batch.options.max_html_bytes + 1,
+    reader: RecordReader | None = None
+    root_error: Exception | None = None
+    try:
+        reader = RecordReader(batch.root)  # one open input per WARC file for the batch
+    except Exception as exc:  # a bad root: every page says so, as each read did
+        root_error = exc
+    try:
+        for page in batch.pages:
+            try:
+                if reader is None:
+                    raise WarcRootError(str(root_error))
+                record = reader.read(
+                    page["warc_file"],
+                    page["warc_offset"],
+                    page["warc_length"],
+                    max_payload=batch.options.max_html_bytes + 1,
+                )
+            except Exception as exc:  # one unreadable record must not lose the batch
+                errors.append(f"{page['url']}: cannot read WARC record: {exc}"[:300])
+                continue
+            if record.truncated:
+                rejected["too_large"] += 1
+                continue
+            hints = {k: page[k] for k in ("published_hint", "title_hint") if page.get(k)}
+            result = extract_article(
+                record.payload,
+                page.get("final_url") or page["url"],
+                fetched_at=page["fetched_at"],
+                source=page["source"],
+                content_type=page.get("content_type"),
+                options=batch.options,
+                hints=hints,
+                template=templates.get(page["source"]),
             )
-        except Exception as exc:  # one unreadable record must not lose the batch
-            errors.append(f"{page['url']}: cannot read WARC record: {exc}"[:300])
-            continue
-        if record.truncated:
-            rejected["too_large"] += 1
-            continue
-        hints = {k: page[k] for k in ("published_hint", "title_hint") if page.get(k)}
-        result = extract_article(
-            record.payload,
-            page.get("final_url") or page["url"],
-            fetched_at=page["fetched_at"],
-            source=page["source"],
-            content_type=page.get("content_type"),
-            options=batch.options,
-            hints=hints,
-            template=templates.get(page["source"]),
-        )
-        if isinstance(result, Article):
-            rows.append(_row(result, page, batch.extractor, batch.extracted_at))
-        else:
-            rejected[result.reason] += 1
+            if isinstance(result, Article):
+                rows.append(_row(result, page, batch.extractor, batch.extracted_at))
+            else:
+                rejected[result.reason] += 1
+    finally:
+        if reader is not None:
+            reader.close()
     return rows, dict(rejected), errors
 
 

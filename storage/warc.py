@@ -574,10 +574,52 @@ def read_record(
         raise WarcError(f"invalid WARC location {warc_file}@{offset}+{length}")
     try:
         with r.open_input(warc_file) as f:
-            f.seek(offset)
-            data = f.read(length)
+            return _read_open(f, warc_file, offset, length, max_payload)
     except FileNotFoundError as e:
         raise WarcError(f"WARC file not found: {warc_file}") from e
+
+
+class RecordReader:
+    """`read_record` for many records: one open input per WARC file, kept until `close()`
+    (a context manager). Local roots see records appended after the file was opened; on
+    object stores, read only records committed before the reader first opened their file
+    (as any reader of `pages` rows does)."""
+
+    def __init__(self, root: str | Root) -> None:
+        self._root = open_root(root)
+        self._files: dict[str, pa.NativeFile] = {}
+
+    def read(
+        self, warc_file: str, offset: int, length: int, *, max_payload: int | None = None
+    ) -> WarcRecordData:
+        """The record at `offset` (what `read_record` returns; WarcError likewise)."""
+        if offset < 0 or length <= 0:
+            raise WarcError(f"invalid WARC location {warc_file}@{offset}+{length}")
+        f = self._files.get(warc_file)
+        if f is None:
+            try:
+                f = self._files[warc_file] = self._root.open_input(warc_file)
+            except FileNotFoundError as e:
+                raise WarcError(f"WARC file not found: {warc_file}") from e
+        return _read_open(f, warc_file, offset, length, max_payload)
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> RecordReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_open(
+    f: pa.NativeFile, warc_file: str, offset: int, length: int, max_payload: int | None
+) -> WarcRecordData:
+    f.seek(offset)
+    data = f.read(length)
     if len(data) != length:
         raise WarcError(f"short read in {warc_file}@{offset}: {len(data)} of {length} bytes")
     where = f"{warc_file}@{offset}+{length}"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from extraction_helpers import load_cases
 
@@ -155,3 +156,12 @@ def test_warmed_pool_detects_languages_like_inline(archived: tuple[str, pa.Table
     # These two pages declare no language: it is detected, in the workers.
     languages = set(pooled.articles.column("language").to_pylist())
     assert {"ar", "ru", "en"} <= languages
+
+
+def test_unopenable_root_is_one_error_per_page(archived: tuple[str, pa.Table]) -> None:
+    _, pages = archived
+    html = pages.filter(pc.equal(pages.column("status"), 200)).slice(0, 3)
+    result = extract_pages("", html, ExtractionOptions(), workers=1)
+    assert result.articles.num_rows == 0
+    assert len(result.errors) == 3
+    assert all("cannot read WARC record" in e and "root" in e for e in result.errors)

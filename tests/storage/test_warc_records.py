@@ -17,7 +17,14 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 import storage.warc
-from storage.warc import WarcError, WarcWriter, iter_records, list_warc_files, read_record
+from storage.warc import (
+    RecordReader,
+    WarcError,
+    WarcWriter,
+    iter_records,
+    list_warc_files,
+    read_record,
+)
 
 HTML = b"<html><body><h1>Title</h1><p>" + "Straße café ".encode() * 40 + b"</p></body></html>"
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
@@ -484,3 +491,34 @@ def test_plain_read_path_equals_warcio_on_odd_records(
     fast, slow = _both_parsers(raw, cap)
     if fast is not None:
         assert fast == slow
+
+
+def test_record_reader_equals_read_record(tmp_path: Path) -> None:
+    """RecordReader keeps one input per file open and reads exactly what read_record
+    reads, errors included; records appended after it opened a file are readable."""
+    root = str(tmp_path)
+    with WarcWriter(root, "news", "rr") as w:
+        first = [_write_pair(w, i) for i in range(3)]
+    with WarcWriter(root, "news", "rr2") as w2:
+        other = w2.write_response("http://news.test/o", 404, [], b"gone")
+        with RecordReader(root) as reader:
+            refs = [ref for pair in first for ref in pair] + [other]
+            for ref in refs:
+                for cap in (None, 20):
+                    assert reader.read(*ref, max_payload=cap) == read_record(
+                        root, *ref, max_payload=cap
+                    )
+            later = w2.write_response("http://news.test/later", 200, [], HTML)
+            w2.commit()
+            assert reader.read(*later).payload == HTML
+            assert len(reader._files) == 2  # one handle per WARC file
+            for bad, match in [
+                (("warc/source=news/none.warc.gz", 0, 10), "not found"),
+                ((first[0][0].warc_file, first[0][0].offset + 1, 50), "no gzip member"),
+                ((first[0][0].warc_file, 0, 0), "invalid WARC location"),
+            ]:
+                with pytest.raises(WarcError, match=match):
+                    reader.read(*bad)
+                with pytest.raises(WarcError, match=match):
+                    read_record(root, *bad)
+    assert reader._files == {}
