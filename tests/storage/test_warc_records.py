@@ -348,7 +348,7 @@ def test_non_ascii_header_name_is_archived_percent_encoded(tmp_path: Path) -> No
 
 
 def test_read_by_offset_equals_warcio_full_scan(tmp_path: Path) -> None:
-    """read_record (ISA-L inflate of one member) gives what warcio's own streaming scan
+    """read_record (one member inflated by offset) gives what warcio's own streaming scan
     gives, for every kind of record the crawl writes; capped reads are marked truncated."""
     with WarcWriter(str(tmp_path), "news", "eq") as w:
         _write_pair(w, 1)
