@@ -330,7 +330,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     sources = config.resolved(args.sources or None)  # unknown name -> ConfigError, exit 2
     with contextlib.ExitStack() as stack:
         # While a private Prefect server boots (seconds), the crawls already run and the
-        # extraction pools start (spawn, imports, language model): each source's flow run
+        # extraction pools start (spawn, imports): each source's flow run
         # takes over its crawl (its first crawl attempt) and its pool. All of it starts
         # before prefect is imported (a second of CPU the boots overlap).
         server = launch_private_server()

@@ -25,7 +25,7 @@ def pool_size(workers: int | None) -> int:
 
 
 def start_pool(workers: int | None) -> ProcessPoolExecutor:
-    """A spawn process pool whose workers start (imports, language model) right away."""
+    """A spawn process pool whose workers start (spawn, imports) right away."""
     from extraction.batch import make_pool, warm_pool
 
     pool = make_pool(pool_size(workers))
