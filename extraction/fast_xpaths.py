@@ -72,10 +72,11 @@ _BODY_CLASS = re.compile(
 ).search
 
 
-def _memo_search(memo: dict[str, bool], cls: str) -> bool:
+def _memo_search(memo: dict[str, bool], cls: str, search: Callable[[str], object]) -> bool:
+    """Whether `search` matches the class string, remembered per string in `memo`."""
     known = memo.get(cls)
     if known is None:
-        known = memo[cls] = _HIDDEN_CLASS(cls) is not None
+        known = memo[cls] = search(cls) is not None
     return known
 
 
@@ -110,10 +111,7 @@ def overall_discard_blocks(
             elif name == "data-component":
                 hit = hit or "MostPopularStories" in value
         if cls is not None and not hit:
-            known = memo.get(cls)
-            if known is None:
-                known = memo[cls] = _OVERALL_CLASS(cls) is not None
-            hit = known
+            hit = _memo_search(memo, cls, _OVERALL_CLASS)
         if (
             hit
             or (ident is not None and _OVERALL_ID(ident))
@@ -160,7 +158,10 @@ def overall_discard_hidden(
             or aria == "true"
             or (style is not None and ("display:none" in style or "display: none" in style))
             or (ident is not None and _HIDDEN_ID(ident))
-            or (cls is not None and (cls == "comments-title" or _memo_search(memo, cls)))
+            or (
+                cls is not None
+                and (cls == "comments-title" or _memo_search(memo, cls, _HIDDEN_CLASS))
+            )
         ):
             found.append(el)
     return found
