@@ -53,6 +53,20 @@ def site_source(base: str, **overrides: Any) -> ResolvedSource:
     return parse_config({"sources": {"site": body}}, "<test>").source("site")
 
 
+def sitemap_source(base: str, **overrides: Any) -> ResolvedSource:
+    """The generated site's articles, found through its sitemap only (no links, no robots)."""
+    settings: dict[str, Any] = {
+        "start_urls": [],
+        "feeds": [],
+        "sitemaps": [base + "/gen/sitemap.xml"],
+        "article_url_patterns": ["/gen/2026/"],
+        "max_depth": 0,
+        "obey_robots": False,
+    }
+    settings.update(overrides)
+    return site_source(base, **settings)
+
+
 def spawn_job(job: dict[str, Any], **popen: Any) -> subprocess.Popen[str]:
     """The crawl process (`python -m crawlers.process`) started on `job`; returns at once."""
     popen.setdefault("env", child_env())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from crawl_helpers import SITE, fixture_server, site_source
+from crawl_helpers import SITE, fixture_server, sitemap_source
 
 from crawlers.runner import run_crawl
 
@@ -15,13 +15,10 @@ def test_requests_in_flight_never_exceed_concurrency_per_domain(tmp_path: Path, 
     # Every article answers after 0.15 s, so requests let out together overlap at the server.
     options = fixture_server.ServerOptions(generate=12, slow_rate=1.0, slow_seconds=0.15)
     with fixture_server.FixtureServer(SITE, options) as srv:
-        source = site_source(
+        source = sitemap_source(
             srv.base,
-            start_urls=[],
-            feeds=[],
-            sitemaps=[srv.base + "/gen/sitemap.xml"],
-            article_url_patterns=["/gen/2026/"],
             max_depth=1,
+            obey_robots=True,
             concurrency_per_domain=limit,
             autothrottle=False,
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from crawl_helpers import SITE, fixture_server, site_source, spawn_job
+from crawl_helpers import SITE, fixture_server, sitemap_source, spawn_job
 
 from crawlers.runner import crawl_job, new_crawl_id, run_crawl
 from storage.pages import list_pages_files, read_pages
@@ -43,13 +43,10 @@ def test_sigkill_at_random_moments_then_rerun(tmp_path: Path) -> None:
     root = str(tmp_path / "archive")
     options = fixture_server.ServerOptions(generate=ARTICLES)
     with fixture_server.FixtureServer(SITE, options) as srv:
-        source = site_source(
+        source = sitemap_source(
             srv.base,
-            start_urls=[],
-            feeds=[],
-            sitemaps=[srv.base + "/gen/sitemap.xml"],
-            article_url_patterns=["/gen/2026/"],
             max_depth=1,
+            obey_robots=True,
             concurrency_per_domain=1,
         )
         done: set[str] = set()

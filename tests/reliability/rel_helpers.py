@@ -24,6 +24,7 @@ def _load(name: str, path: Path) -> ModuleType:
 crawl_helpers = _load("crawl_helpers", TESTS / "crawlers" / "crawl_helpers.py")
 fixture_server = crawl_helpers.fixture_server
 site_source = crawl_helpers.site_source
+sitemap_source = crawl_helpers.sitemap_source
 SITE: Path = crawl_helpers.SITE
 run_job = crawl_helpers.run_job
 spawn_job = crawl_helpers.spawn_job

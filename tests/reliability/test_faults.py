@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rel_helpers import fixture_server, run_job, site_source, spawn_job
+from rel_helpers import fixture_server, run_job, site_source, sitemap_source, spawn_job
 
 from crawlers.runner import crawl_job, run_crawl
 from storage.pages import read_pages
@@ -52,20 +52,6 @@ def start_server(port: int = 0, generate: int = ARTICLES) -> tuple[subprocess.Po
     )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
-
-
-def sitemap_source(base: str, **settings: Any) -> Any:
-    """The generated site's articles, found through its sitemap only (no links, no robots)."""
-    return site_source(
-        base,
-        start_urls=[],
-        feeds=[],
-        sitemaps=[base + "/gen/sitemap.xml"],
-        article_url_patterns=["/gen/2026/"],
-        max_depth=0,
-        obey_robots=False,
-        **settings,
-    )
 
 
 def served(base: str) -> int:
