@@ -623,9 +623,7 @@ def _read_open(
     if len(data) != length:
         raise WarcError(f"short read in {warc_file}@{offset}: {len(data)} of {length} bytes")
     where = f"{warc_file}@{offset}+{length}"
-    raw = _inflate_member(data, where, max_payload)
-    fast = _parse_plain_record(raw, max_payload)
-    return fast if fast is not None else _parse_with_warcio(raw, where, max_payload)
+    return _parse_with_warcio(_inflate_member(data, where, max_payload), where, max_payload)
 
 
 def _parse_with_warcio(raw: bytes, where: str, max_payload: int | None) -> WarcRecordData:
@@ -637,133 +635,6 @@ def _parse_with_warcio(raw: bytes, where: str, max_payload: int | None) -> WarcR
         raise WarcError(f"no WARC record at {where}") from e
     except Exception as e:  # any parser error on damaged bytes means the same thing here
         raise WarcError(f"no readable WARC record at {where}: {e}") from e
-
-
-_WARC_VERSIONS = ("WARC/1.1", "WARC/1.0", "WARC/0.17", "WARC/0.18")  # warcio's, in order
-
-
-def _split_prefix(line: str, prefixes: tuple[str, ...]) -> tuple[str, str] | None:
-    """warcio's StatusAndHeadersParser.split_prefix: (protocol, rest) of a first line."""
-    upper = line.upper()
-    for prefix in prefixes:
-        if upper.startswith(prefix):
-            return upper[: len(prefix)], line[len(prefix) :]
-    return None
-
-
-def _header_lines(raw: bytes, pos: int, end: int) -> tuple[str, list[tuple[str, str]], int] | None:
-    """(first line, headers, position after the blank line) of the header block at `pos`,
-    exactly as warcio's StatusAndHeadersParser reads it (lines cut at LF, right-stripped,
-    continuation lines joined, lines without ':' dropped); None when the block is not
-    plain ASCII or does not end with a blank line before `end` (the caller lets warcio
-    read such a record)."""
-    lines: list[str] = []
-    while True:
-        nl = raw.find(b"\n", pos, end)
-        if nl < 0:
-            return None
-        chunk = raw[pos : nl + 1]
-        pos = nl + 1
-        if not chunk.isascii():
-            return None
-        line = chunk.decode("ascii").rstrip()
-        if not line:
-            break
-        lines.append(line)
-    if not lines:
-        return None  # a blank first line: warcio's special cases
-    headers: list[tuple[str, str]] = []
-    name: str | None = None
-    value: str | None = None
-    for i, line in enumerate(lines[1:]):
-        if i and line.startswith((" ", "\t")):  # (the first header line never continues)
-            if value is not None:
-                value += line
-            continue
-        if name is not None and value is not None:
-            headers.append((name, value))
-        k, sep, v = line.partition(":")
-        name, value = (k.rstrip(" \t"), v.lstrip()) if sep else (k, None)
-    if name is not None and value is not None:
-        headers.append((name, value))
-    return lines[0], headers, pos
-
-
-def _first(headers: list[tuple[str, str]], lname: str) -> str | None:
-    for k, v in headers:
-        if k.lower() == lname:
-            return v
-    return None
-
-
-def _parse_plain_record(raw: bytes, max_payload: int | None) -> WarcRecordData | None:
-    """The common record read without warcio's stream machinery: a WARC record whose
-    header blocks are plain ASCII and whose HTTP payload has no transfer/content encoding
-    to undo (what WarcWriter writes for crawled pages). The same WarcRecordData as
-    `_parse_with_warcio`; None for anything else (warcio then reads it)."""
-    if not raw.startswith(b"WARC/"):
-        return None
-    parsed = _header_lines(raw, 0, len(raw))
-    if parsed is None or _split_prefix(parsed[0], _WARC_VERSIONS) is None:
-        return None
-    _, warc_headers, block = parsed
-    rec_type = _first(warc_headers, "warc-type")
-    uri = _first(warc_headers, "warc-target-uri")
-    length_s = _first(warc_headers, "content-length")
-    if rec_type is None or length_s is None or not length_s.isdigit() or not length_s.isascii():
-        return None
-    if uri is not None and (" " in uri or (uri.startswith("<") and uri.endswith(">"))):
-        return None  # warcio rewrites such URIs
-    end = block + int(length_s)
-    status: int | None = None
-    reason: str | None = None
-    http_headers: list[tuple[str, str]] = []
-    has_http = False
-    start = block
-    if rec_type in ("response", "request", "revisit") and end > block:
-        if uri is None:
-            return None
-        if uri.startswith(("http:", "https:")):
-            if rec_type != "response":
-                return None
-            http = _header_lines(raw, block, min(end, len(raw)))
-            if http is None:
-                return None
-            statusline, http_headers, start = http
-            has_http = True
-            # ArchiveIterator's HTTP parser does not verify the protocol (verify_http=False)
-            split = statusline.split(" ", 1)
-            line = split[1].strip() if len(split) > 1 else ""
-            code = line.split(" ", 1)[0]
-            status = int(code) if code and code.isdigit() else None
-            reason = line.split(" ", 1)[1] if " " in line else ""
-            for k, _ in http_headers:
-                if k.lower() in ("content-encoding", "transfer-encoding"):
-                    return None  # warcio decodes these
-    content_type = _first(http_headers if has_http else warc_headers, "content-type")
-    truncated = False
-    if max_payload is None:
-        payload = raw[start:end]
-    else:
-        payload = raw[start : min(end, start + max_payload + 1)]
-        if len(payload) > max_payload:
-            payload, truncated = payload[:max_payload], True
-    date_s = _first(warc_headers, "warc-date")
-    return WarcRecordData(
-        record_type=rec_type,
-        target_uri=uri,
-        warc_date=iso_date_to_datetime(date_s, tz_aware=True) if date_s else None,
-        record_id=_first(warc_headers, "warc-record-id"),
-        ip_address=_first(warc_headers, "warc-ip-address"),
-        status=status,
-        reason=reason,
-        http_headers=http_headers,
-        payload=payload,
-        content_type=content_type,
-        payload_digest=_first(warc_headers, "warc-payload-digest"),
-        truncated=truncated,
-        warc_headers=warc_headers,
-    )
 
 
 def _inflate_member(data: bytes, where: str, max_payload: int | None) -> bytes:
