@@ -383,20 +383,15 @@ def commit_task(
     stats: dict[str, Any],
     crawl_id: str | None = None,
 ) -> dict[str, Any]:
-    """Dedup the staged articles of one source against the archive and commit a snapshot."""
-    from storage.fs import open_root
-    from storage.schemas import EXTRACTED_SCHEMA
+    """Dedup the staged articles of one source against the archive and commit a snapshot.
+    The staged files go to `commit_snapshot` as paths: it reads them one at a time, so the
+    commit's memory does not grow with the number of articles."""
     from storage.snapshots import commit_snapshot
 
-    r = open_root(root)
-    tables = [pq.read_table(r.path(f), filesystem=r.fs) for f in articles_files]
-    extracted = pa.concat_tables(tables) if tables else EXTRACTED_SCHEMA.empty_table()
-    if extracted.num_rows:
-        extracted = extracted.filter(pc.equal(extracted["source"], source))
     info = commit_snapshot(
         root,
         source,
-        extracted,
+        articles_files,
         kind=kind,
         extractor=extractor,
         rejected=rejected,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +51,11 @@ SMALL_FILE_FRACTION = 0.5
 #: Rows per row group: ~8k articles of a few KB of text each make row groups of tens of MB,
 #: big enough for zstd and column scans, small enough to skip by statistics.
 ROW_GROUP_ROWS = 8192
+#: A row group is written early when its rows reach this many bytes (very long texts).
+ROW_GROUP_BYTES = 128 * 1024**2
+#: Rows buffered for row groups across all partitions of a commit: above this, the biggest
+#: buffer is written as a (smaller) row group.
+BUFFER_BYTES = 256 * 1024**2
 MAX_ROWS_PER_FILE = 500_000
 #: Near-duplicate flags need enough text for SimHash to mean anything.
 MIN_WORDS_FOR_NEAR_DUPLICATE = 20
@@ -64,6 +71,17 @@ INDEX_COLUMNS = (
     "published_at",
     "fetched_at",
 )
+#: What dedup plans from: never the text (read only for a row that lacks `simhash_ext`).
+PLAN_COLUMNS = [
+    "url_key",
+    "content_hash",
+    "fetched_at",
+    "word_count",
+    "published_at",
+    "simhash",
+    "simhash_ext",
+    "source",
+]
 #: Near-duplicates are searched among stored articles published (else fetched) within this
 #: many days of the new one: syndicated copies appear within days, and the window keeps the
 #: brute-force comparison bounded as the archive grows.
@@ -80,6 +98,8 @@ _DICT_COLUMNS = ("source", "language", "sitename", "extractor", "snapshot_id", "
 _NO_STATS_COLUMNS = ("text", "description", "title", "authors", "categories", "tags", "image")
 _DATE_DIR = re.compile(r"crawl_date=(\d{4}-\d{2}-\d{2})")
 
+#: A commit's input: one table, or the root-relative paths of staged EXTRACTED_SCHEMA files.
+Extracted: TypeAlias = pa.Table | Sequence[str]
 #: Called with a step name ("staged", "moved", "manifest") so tests can crash a commit there.
 FaultHook = Callable[[str], None]
 
@@ -363,9 +383,172 @@ def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     }
 
 
-def _split_by_day(table: pa.Table) -> list[tuple[str, pa.Table]]:
-    days = pc.strftime(table["fetched_at"], format="%Y-%m-%d")
-    return [(d, table.filter(pc.equal(days, d))) for d in sorted(set(days.to_pylist()))]
+@dataclass
+class _OpenPart:
+    """The file being written of one crawl_date partition, and its unwritten row group."""
+
+    day: str
+    files: int = 0  # files opened so far in this partition
+    writer: pq.ParquetWriter | None = None
+    slot: int = -1  # the open file's entry in `ArticleFileWriter._written`
+    file_rows: int = 0  # rows in the open file, buffered ones included
+    buffer: list[pa.Table] = field(default_factory=list)
+    buffered_rows: int = 0
+    buffered_bytes: int = 0
+    rows: int = 0  # rows given to this partition so far
+
+
+class ArticleFileWriter:
+    """Streams the rows of one snapshot into its files: one `ParquetWriter` per crawl_date
+    partition, a new file every `rows_per_file` rows, row groups of `ROW_GROUP_ROWS` rows
+    (fewer when `ROW_GROUP_BYTES` is reached first, or when `BUFFER_BYTES` across partitions
+    forces the biggest buffer out), written with `parquet_options`.
+
+    Local roots stage the files under `.staging/` and `finish` moves them into `articles/`
+    (named in (day, file) order); object stores have no rename, so there each file is
+    written straight to its final key (an upload is visible only once complete, and readers
+    see only files a manifest names). `abort` removes everything written. With `expected`
+    rows per day, a partition's file is closed as soon as its last row arrives.
+    """
+
+    def __init__(
+        self,
+        r: Root,
+        source: str,
+        snapshot_id: str,
+        rows_per_file: int,
+        expected: Mapping[str, int] | None = None,
+    ) -> None:
+        if rows_per_file <= 0:
+            raise ValueError("rows_per_file must be positive")
+        self.r = r
+        self.source = source
+        self.snapshot_id = snapshot_id
+        self.rows_per_file = rows_per_file
+        self.expected = dict(expected or {})
+        self.direct = not r.is_local
+        self.staging = f"{STAGING_DIR}/snapshot-{source}-{snapshot_id}"
+        self._parts: dict[str, _OpenPart] = {}
+        # (day, n-th file of the day, written path, rows); recorded before writing, so a
+        # failed upload is deleted by `abort` too.
+        self._written: list[tuple[str, int, str, int]] = []
+        self._opened = 0
+        self._moved: list[str] = []
+        self._buffered = 0
+        if not self.direct:
+            r.makedirs(self.staging)
+
+    def write(self, day: str, table: pa.Table) -> None:
+        """Append rows of partition `day` (in order)."""
+        part = self._parts.get(day)
+        if part is None:
+            part = self._parts[day] = _OpenPart(day)
+        start = 0
+        while start < table.num_rows:
+            room = min(
+                self.rows_per_file - part.file_rows,
+                ROW_GROUP_ROWS - part.buffered_rows,
+                table.num_rows - start,
+            )
+            piece = table.slice(start, room)
+            start += room
+            part.buffer.append(piece)
+            part.buffered_rows += room
+            part.file_rows += room
+            part.rows += room
+            size = piece.get_total_buffer_size()
+            part.buffered_bytes += size
+            self._buffered += size
+            if part.buffered_rows >= ROW_GROUP_ROWS or part.buffered_bytes >= ROW_GROUP_BYTES:
+                self._flush(part)
+            if part.file_rows >= self.rows_per_file:
+                self._close(part)
+        if self.expected.get(day) == part.rows:
+            self._close(part)
+        while self._buffered > BUFFER_BYTES:
+            self._flush(max(self._parts.values(), key=lambda p: p.buffered_bytes))
+
+    def _flush(self, part: _OpenPart) -> None:
+        """Write the partition's buffer as one row group (opening a file if needed)."""
+        if not part.buffer:
+            return
+        table = pa.concat_tables(part.buffer)
+        if part.writer is None:
+            n = self._opened
+            self._opened += 1
+            if self.direct:
+                path = f"{ARTICLES_DIR}/source={self.source}/crawl_date={part.day}/"
+                path += f"{self.snapshot_id}-{n:05d}.parquet"
+            else:
+                path = f"{self.staging}/{n:05d}.parquet"
+            part.slot = len(self._written)
+            self._written.append((part.day, part.files, path, 0))
+            part.files += 1
+            opts = parquet_options(table.schema)
+            del opts["row_group_size"]
+            part.writer = pq.ParquetWriter(
+                self.r.path(path), table.schema, filesystem=self.r.fs, **opts
+            )
+        part.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self._buffered -= part.buffered_bytes
+        part.buffer, part.buffered_rows, part.buffered_bytes = [], 0, 0
+
+    def _close(self, part: _OpenPart) -> None:
+        """Finish the partition's open file (the next rows start a new one)."""
+        self._flush(part)
+        if part.writer is None:
+            return
+        part.writer.close()
+        part.writer = None
+        day, k, path, _ = self._written[part.slot]
+        self._written[part.slot] = (day, k, path, part.file_rows)
+        self.r.fsync(path)
+        part.file_rows = 0
+
+    def finish(self, fault: FaultHook | None = None) -> list[FileEntry]:
+        """Close every file, then move the staged ones into place; returns the files in
+        (day, file) order. On failure, everything written is removed and the error raised."""
+        try:
+            for part in self._parts.values():
+                self._close(part)
+            if fault:
+                fault("staged")
+            entries = []
+            for n, (day, _, path, rows) in enumerate(sorted(self._written)):
+                size = self.r.size(path)
+                final = path
+                if not self.direct:
+                    final = f"{ARTICLES_DIR}/source={self.source}/crawl_date={day}/"
+                    final += f"{self.snapshot_id}-{n:05d}.parquet"
+                    self.r.move(path, final)
+                    self._moved.append(final)
+                entries.append(FileEntry(final, rows, size))
+        except Exception:
+            self.abort()
+            raise
+        if not self.direct:
+            self.r.delete_dir(self.staging)
+        if fault:
+            fault("moved")
+        return entries
+
+    def abort(self) -> None:
+        """Remove what this writer wrote (best effort; a crash instead leaves it to
+        `cleanup_orphans` on the next run)."""
+        for part in self._parts.values():
+            if part.writer is not None:
+                with contextlib.suppress(Exception):
+                    part.writer.close()
+                part.writer = None
+        paths = set(self._moved) | ({w[2] for w in self._written} if self.direct else set())
+        for path in paths:
+            with contextlib.suppress(Exception):
+                self.r.delete(path)
+        if not self.direct:
+            try:
+                self.r.delete_dir(self.staging)
+            except OSError:
+                log.warning("could not remove staging dir %s", self.staging)
 
 
 def write_article_files(
@@ -376,53 +559,16 @@ def write_article_files(
     rows_per_file: int,
     fault: FaultHook | None,
 ) -> list[FileEntry]:
-    """Stage the files of each crawl_date partition, then move them all into place.
-
-    Object stores have no rename (a move is copy + delete): there each file is written
-    straight to its final key. An upload becomes visible only when it completes, and
-    readers see only files a manifest names, so the manifest alone is the commit.
-    """
-    direct = not r.is_local
-    staging = f"{STAGING_DIR}/snapshot-{source}-{snapshot_id}"
-    staged: list[tuple[str, str, int]] = []  # (staged path, final path, rows)
-    entries: list[FileEntry] = []
+    """Write whole tables, one per crawl_date partition, as the files of a snapshot
+    (`ArticleFileWriter`: staged then moved, object stores straight to the final key)."""
+    writer = ArticleFileWriter(r, source, snapshot_id, rows_per_file)
     try:
-        if not direct:
-            r.makedirs(staging)
         for day, part in parts:
-            opts = parquet_options(part.schema)
-            for start in range(0, part.num_rows, rows_per_file):
-                chunk = part.slice(start, rows_per_file)
-                n = len(staged)
-                name = f"{snapshot_id}-{n:05d}.parquet"
-                final = f"{ARTICLES_DIR}/source={source}/crawl_date={day}/{name}"
-                spath = final if direct else f"{staging}/{n:05d}.parquet"
-                # Recorded before writing, so a failed upload is deleted below too.
-                staged.append((spath, final, chunk.num_rows))
-                pq.write_table(chunk, r.path(spath), filesystem=r.fs, **opts)
-                r.fsync(spath)
-        if fault:
-            fault("staged")
-        for spath, final, rows in staged:
-            size = r.size(spath)
-            if spath != final:
-                r.move(spath, final)
-            entries.append(FileEntry(final, rows, size))
+            writer.write(day, part)
     except Exception:
-        # Disk full, permissions...: take back what this attempt wrote (best effort; a
-        # crash instead leaves it to `cleanup_orphans` on the next run).
-        for path in {e.path for e in entries} | ({s for s, _, _ in staged} if direct else set()):
-            r.delete(path)
-        try:
-            r.delete_dir(staging)
-        except OSError:
-            log.warning("could not remove staging dir %s", staging)
+        writer.abort()
         raise
-    if not direct:
-        r.delete_dir(staging)
-    if fault:
-        fault("moved")
-    return entries
+    return writer.finish(fault)
 
 
 def write_manifest(r: Root, info: SnapshotInfo) -> None:
@@ -453,8 +599,11 @@ def _plan_batch(
     index: pa.Table,
     threshold: int = NEAR_DUPLICATE_THRESHOLD,
     window_days: float = NEAR_DUPLICATE_WINDOW_DAYS,
+    texts: Callable[[list[int]], list[str]] | None = None,
 ) -> _Plan:
-    """Decide per extracted row: unchanged, same-source duplicate, new, or next version."""
+    """Decide per extracted row: unchanged, same-source duplicate, new, or next version.
+    `batch` needs the PLAN_COLUMNS only; `texts(rows)` gives the text of rows that lack
+    `simhash_ext` (default: `batch["text"]`)."""
     keys = batch["url_key"].to_pylist()
     ids = [article_id(k) for k in keys]
     hashes = batch["content_hash"].to_pylist()
@@ -515,7 +664,7 @@ def _plan_batch(
         plan.take.append(i)
         plan.ids.append(aid)
         plan.versions.append(version)
-    plan.fingerprints = _fingerprints(batch, plan.take)
+    plan.fingerprints = _fingerprints(batch, plan.take, texts)
     when = pc.coalesce(batch["published_at"], batch["fetched_at"])
     times = pc.cast(when, pa.int64()).to_pylist()
     plan.duplicate_of = _near_duplicates(
@@ -532,20 +681,30 @@ def _plan_batch(
     return plan
 
 
-def _fingerprints(batch: pa.Table, rows: list[int]) -> list[tuple[int, ...]]:
+def _fingerprints(
+    batch: pa.Table, rows: list[int], texts: Callable[[list[int]], list[str]] | None = None
+) -> list[tuple[int, ...]]:
     """Full 256-bit fingerprints of the given rows: from `simhash` + `simhash_ext` when
-    extraction supplied them, else computed from the text."""
+    extraction supplied them, else computed from the text (`texts(rows)`, else `batch`)."""
     if not rows:
         return []
-    sub = batch.take(pa.array(rows, pa.int64())).select(["text", "simhash", "simhash_ext"])
+    sub = batch.select(["simhash", "simhash_ext"]).take(pa.array(rows, pa.int64()))
     ext, has_ext = _ext_lanes(sub["simhash_ext"])
     lane0 = sub["simhash"].to_numpy().astype(np.uint64)
+    lacking = [rows[k] for k in np.flatnonzero(~has_ext).tolist()]
+    if not lacking:
+        computed = []
+    elif texts is not None:
+        computed = texts(lacking)
+    else:
+        computed = batch["text"].take(pa.array(lacking, pa.int64())).to_pylist()
+    from_text = iter(computed)
     out = []
     for k in range(sub.num_rows):
         if has_ext[k]:
             out.append((int(lane0[k]), *(int(v) for v in ext[k])))
         else:
-            out.append(fingerprint(sub["text"][k].as_py()))
+            out.append(fingerprint(next(from_text)))
     return out
 
 
@@ -640,10 +799,104 @@ def _near_duplicates(
     return out
 
 
+class _Inputs:
+    """A commit's input as parts read one at a time: one in-memory table, or staged files."""
+
+    def __init__(self, r: Root, extracted: Extracted) -> None:
+        self.r = r
+        self.table: pa.Table | None = None
+        self.paths: list[str] = []
+        if isinstance(extracted, pa.Table):
+            self.table = conform_table(extracted, EXTRACTED_SCHEMA, "extracted articles")
+        elif isinstance(extracted, str | bytes):
+            raise TypeError("extracted must be a table or a list of staged file paths")
+        else:
+            self.paths = [str(p) for p in extracted]
+
+    def __len__(self) -> int:
+        return 1 if self.table is not None else len(self.paths)
+
+    def read(self, i: int, columns: list[str] | None = None) -> pa.Table:
+        """Part `i`, conformed to EXTRACTED_SCHEMA (a `SchemaError` names the file)."""
+        if self.table is not None:
+            return self.table if columns is None else self.table.select(columns)
+        path = self.paths[i]
+        with self.r.open_input(path) as f:
+            table = pq.ParquetFile(f).read(columns=columns)
+        if columns is not None:
+            return table
+        return conform_table(table, EXTRACTED_SCHEMA, f"extracted articles ({path})")
+
+    def texts(self, parts: np.ndarray, rows: np.ndarray) -> list[str]:
+        """The `text` of the given (part, row) cells, in that order: one read per part."""
+        out: list[str] = [""] * len(parts)
+        for p in np.unique(parts).tolist():
+            sel = np.flatnonzero(parts == p)
+            col = self.read(p, ["text"]).column("text")
+            for k, text in zip(
+                sel.tolist(), col.take(pa.array(rows[sel])).to_pylist(), strict=True
+            ):
+                out[k] = text
+        return out
+
+
+def _check_source(table: pa.Table, source: str, what: str) -> None:
+    if table.num_rows:
+        wrong = pc.sum(pc.cast(pc.not_equal(table["source"], source), pa.int64())).as_py()
+        if wrong:
+            raise SchemaError(f"{what}: {wrong} row(s) have a source other than {source!r}")
+
+
+def _write_planned(
+    writer: ArticleFileWriter,
+    inputs: _Inputs,
+    plan: _Plan,
+    part_of: np.ndarray,
+    row_of: np.ndarray,
+    days: pa.Array,
+    snapshot_id: str,
+) -> None:
+    """Write the planned rows part by part: within a partition, rows come in input-part
+    order and, within a part, in plan order ((fetched_at, url_key))."""
+    take = np.asarray(plan.take, dtype=np.int64)
+    computed = {
+        "article_id": pa.array(plan.ids, pa.string()),
+        "version": pa.array(plan.versions, pa.int32()),
+        # Lane 0 of the same fingerprint, so `simhash` and `simhash_ext` agree.
+        "simhash": pa.array([f[0] for f in plan.fingerprints], pa.uint64()),
+        "simhash_ext": pa.array(
+            [b"".join(v.to_bytes(8, "little") for v in f[1:]) for f in plan.fingerprints],
+            pa.binary(24),
+        ),
+        "duplicate_of": pa.array(plan.duplicate_of, pa.string()),
+    }
+    parts = part_of[take]
+    order = np.argsort(parts, kind="stable")  # plan positions grouped by part, in plan order
+    cuts = np.flatnonzero(np.diff(parts[order])) + 1
+    for ks in np.split(order, cuts):
+        table = inputs.read(int(parts[ks[0]]))
+        for start in range(0, len(ks), ROW_GROUP_ROWS):
+            kc = pa.array(ks[start : start + ROW_GROUP_ROWS])
+            rows = table.take(pa.array(row_of[take[kc.to_numpy()]]))
+            cols = []
+            for f in ARTICLES_SCHEMA:
+                if f.name == "snapshot_id":
+                    cols.append(pa.array([snapshot_id] * len(kc), pa.string()))
+                elif f.name in computed:
+                    cols.append(computed[f.name].take(kc))
+                else:
+                    cols.append(rows.column(f.name))
+            out = pa.Table.from_arrays(cols, schema=ARTICLES_SCHEMA)
+            chunk_days = days.take(kc)
+            for day in sorted(set(chunk_days.to_pylist())):
+                writer.write(day, out.filter(pc.equal(chunk_days, day)))
+        del table
+
+
 def commit_snapshot(
     root: str | Root,
     source: str,
-    extracted: pa.Table,
+    extracted: Extracted,
     *,
     kind: str,
     extractor: str,
@@ -655,27 +908,52 @@ def commit_snapshot(
     near_duplicate_window_days: float = NEAR_DUPLICATE_WINDOW_DAYS,
     fault: FaultHook | None = None,
 ) -> SnapshotInfo:
-    """Dedup `extracted` (EXTRACTED_SCHEMA) against what is stored and commit the new and
-    changed articles as one snapshot: files staged, moved into `articles/`, manifest last.
+    """Dedup `extracted` (EXTRACTED_SCHEMA: one table, or the root-relative paths of staged
+    Parquet files) against what is stored and commit the new and changed articles as one
+    snapshot: files staged, moved into `articles/`, manifest last.
+
+    Staged files are read one at a time, twice: every column once to check it and keep the
+    few columns dedup plans from (never the text), then again to write the planned rows, so
+    memory does not grow with their number. Within a crawl_date partition, rows are written
+    in input order (file by file) and, within one file or table, in (fetched_at, url_key)
+    order.
 
     A snapshot with nothing new still gets a manifest (its counts matter). Raises
-    `SchemaError` for bad input and `LockTimeout` when the source stays locked; in both
-    cases nothing is written.
+    `SchemaError` for bad input (any file: wrong columns, nulls, another source) and
+    `LockTimeout` when the source stays locked; in both cases nothing is written.
     """
     r = open_root(root)
     check_name("source", source)
     if kind not in COMMIT_KINDS:
         raise ValueError(f"snapshot kind must be one of {COMMIT_KINDS}, not {kind!r}")
-    batch = conform_table(extracted, EXTRACTED_SCHEMA, "extracted articles")
-    if batch.num_rows:
-        wrong = pc.sum(pc.cast(pc.not_equal(batch["source"], source), pa.int64())).as_py()
-        if wrong:
-            raise SchemaError(
-                f"extracted articles: {wrong} row(s) have a source other than {source!r}"
-            )
     bad_reasons = [k for k, v in rejected.items() if not isinstance(v, int) or v < 0]
     if bad_reasons:
         raise ValueError(f"rejected counts must be non-negative integers: {bad_reasons}")
+    inputs = _Inputs(r, extracted)
+    # Check every part and keep its planning columns; nothing is written before this ends.
+    light_parts = []
+    for i in range(len(inputs)):
+        part = inputs.read(i)
+        what = (
+            "extracted articles"
+            if inputs.table is not None
+            else f"extracted articles ({inputs.paths[i]})"
+        )
+        _check_source(part, source, what)
+        light_parts.append(part.select(PLAN_COLUMNS))
+        del part
+    light_schema = pa.schema([EXTRACTED_SCHEMA.field(c) for c in PLAN_COLUMNS])
+    light = pa.concat_tables(light_parts) if light_parts else light_schema.empty_table()
+    sizes = [t.num_rows for t in light_parts]
+    part_of = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    row_of = np.concatenate(
+        [np.arange(n, dtype=np.int64) for n in sizes] or [np.zeros(0, np.int64)]
+    )
+    del light_parts
+
+    def texts(rows: list[int]) -> list[str]:
+        idx = np.asarray(rows, dtype=np.int64)
+        return inputs.texts(part_of[idx], row_of[idx])
 
     t0 = time.perf_counter()
     with source_lock(r, source, timeout=lock_timeout):
@@ -684,33 +962,22 @@ def commit_snapshot(
         index = read_dedup_index(r, state)
         t_index = time.perf_counter() - t0
         plan = _plan_batch(
-            batch, source, index, near_duplicate_threshold, near_duplicate_window_days
+            light, source, index, near_duplicate_threshold, near_duplicate_window_days, texts
         )
         snapshot_id = new_snapshot_id()
         files: list[FileEntry] = []
         if plan.take:
-            rows = batch.take(pa.array(plan.take, pa.int64()))
-            n = rows.num_rows
-            computed = {
-                "article_id": pa.array(plan.ids, pa.string()),
-                "version": pa.array(plan.versions, pa.int32()),
-                # Lane 0 of the same fingerprint, so `simhash` and `simhash_ext` agree.
-                "simhash": pa.array([f[0] for f in plan.fingerprints], pa.uint64()),
-                "simhash_ext": pa.array(
-                    [b"".join(v.to_bytes(8, "little") for v in f[1:]) for f in plan.fingerprints],
-                    pa.binary(24),
-                ),
-                "duplicate_of": pa.array(plan.duplicate_of, pa.string()),
-                "snapshot_id": pa.array([snapshot_id] * n, pa.string()),
-            }
-            cols = [
-                computed[f.name] if f.name in computed else rows.column(f.name)
-                for f in ARTICLES_SCHEMA
-            ]
-            table = pa.Table.from_arrays(cols, schema=ARTICLES_SCHEMA)
-            files = write_article_files(
-                r, _split_by_day(table), source, snapshot_id, MAX_ROWS_PER_FILE, fault
-            )
+            days = pc.strftime(
+                light["fetched_at"].take(pa.array(plan.take, pa.int64())), format="%Y-%m-%d"
+            ).combine_chunks()
+            expected = Counter(days.to_pylist())
+            writer = ArticleFileWriter(r, source, snapshot_id, MAX_ROWS_PER_FILE, expected)
+            try:
+                _write_planned(writer, inputs, plan, part_of, row_of, days, snapshot_id)
+            except Exception:
+                writer.abort()
+                raise
+            files = writer.finish(fault)
         counts = plan.counts
         counts["rejected"] = {str(k): int(v) for k, v in sorted(rejected.items())}
         info = SnapshotInfo(
@@ -725,7 +992,7 @@ def commit_snapshot(
             counts=counts,
             stats={
                 **dict(stats or {}),
-                "input_rows": batch.num_rows,
+                "input_rows": light.num_rows,
                 "index_rows": index.num_rows,
                 "index_seconds": round(t_index, 3),
                 "commit_seconds": round(time.perf_counter() - t0, 3),
