@@ -56,6 +56,9 @@ class Defaults(BaseModel):
     download_maxsize: int = Field(default=10 * 1024 * 1024, ge=1024)
     retry_times: int = Field(default=2, ge=0, le=10)
     retry_backoff: float = Field(default=1.0, ge=0, le=60)  # seconds; doubles per retry
+    # Consecutive failed fetches (after retries: network errors, 5xx, 429) after which a site
+    # is not fetched any more in this crawl; 0 turns the circuit breaker off.
+    circuit_breaker_failures: int = Field(default=10, ge=0)
     warc_max_size: int = Field(default=1024**3, ge=1024 * 1024)
     # SSRF guard: loopback/private/link-local answers are refused unless True, or unless the
     # address is in this list of IPs / CIDR networks (e.g. ["127.0.0.1"] for a local site).
@@ -93,6 +96,7 @@ class SourceConfig(BaseModel):
     download_maxsize: int | None = Field(default=None, ge=1024)
     retry_times: int | None = Field(default=None, ge=0, le=10)
     retry_backoff: float | None = Field(default=None, ge=0, le=60)
+    circuit_breaker_failures: int | None = Field(default=None, ge=0)
     warc_max_size: int | None = Field(default=None, ge=1024 * 1024)
     allow_private_addresses: bool | list[str] | None = None
     keep_auth_headers: bool | None = None

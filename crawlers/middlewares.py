@@ -822,3 +822,147 @@ class RetryPacingMiddleware:
             slot.latercall = loop.call_later(wait, downloader._latercall, slot)  # type: ignore[union-attr]
         except (AttributeError, RuntimeError) as exc:
             logger.debug("could not pause download slot: %s", exc)
+
+
+class CircuitOpen(IgnoreRequest):
+    """A request dropped before download: its site's circuit breaker is open."""
+
+
+def site_of(request: Request) -> str:
+    """The site a request goes to, as `scheme://host:port` (default port filled in).
+
+    Finer than Scrapy's download slot (the host name only): two servers on one host, on
+    different ports, are two sites, and one of them dying says nothing about the other.
+    """
+    parts = urlparse_cached(request)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname or ''}:{port}"
+
+
+def _first_attempt(request: Request) -> bool:
+    return not request.meta.get("retry_times")
+
+
+def _is_robots_fetch(request: Request) -> bool:
+    """robots.txt fetched by the robots middleware (not a sitemap the spider asked for)."""
+    return request.meta.get("na_via") is None and urlparse_cached(request).path == "/robots.txt"
+
+
+class CircuitBreakerMiddleware:
+    """Stops fetching from a site after `circuit_breaker_failures` URLs in a row failed.
+
+    A URL fails when its first attempt fails: a network failure (RETRY_EXCEPTIONS: refused,
+    reset, DNS, timeout) or a 5xx / 429 answer. Each URL counts once: the outcome of a retry
+    is not counted, as a failure, but any answer other than 5xx / 429 (retries included)
+    resets the site's count. First attempts, not final outcomes, because Scrapy schedules a
+    retry below every first attempt still waiting (RETRY_PRIORITY_ADJUST): final outcomes
+    of a dead site only arrive after all its URLs were tried once, too late to save
+    anything. It sits just outside RetryMiddleware and RetryPacingMiddleware (558), so it
+    sees every attempt's outcome before they act on it.
+
+    Once a site reaches the limit its circuit is open for the rest of the crawl (the next
+    scheduled run tries again; there is no half-open probe): every further first attempt at
+    a URL of that site is dropped with `CircuitOpen` before download, and so are those
+    already waiting in a download slot (they passed process_request before the circuit
+    opened). A URL already tried still gets its retries, so every URL with rows was either
+    answered or tried `retry_times` + 1 times; that is at most (limit + in flight) x
+    retries more attempts per opened site. Dropped requests are not fetch attempts: no WARC
+    record, no pages row, so the next run does not treat them as archived. robots.txt
+    fetched by the robots middleware neither counts nor resets (a failing robots.txt says
+    little about the pages). One warning names the site when its circuit opens; the stats
+    count the drops (`newsarchive/circuit_open/dropped`) and list the sites
+    (`newsarchive/circuit_open/sites`).
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.limit = settings.getint("NEWSARCHIVE_CIRCUIT_BREAKER_FAILURES", 0)
+        if self.limit <= 0:
+            raise NotConfigured
+        self.crawler = crawler
+        self.failures: dict[str, int] = {}  # site -> URLs failed in a row
+        self.opened: dict[str, str] = {}  # site -> the failure that opened its circuit
+        self.network_errors = tuple(
+            load_object(x) if isinstance(x, str) else x
+            for x in settings.getlist("RETRY_EXCEPTIONS")
+        )
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CircuitBreakerMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        if self.opened and _first_attempt(request):
+            site = site_of(request)
+            if site in self.opened:
+                self._count_drops(1)
+                raise CircuitOpen(f"circuit open for {site}: {request.url}")
+        return None
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        status = response.status
+        if status >= 500 or status == 429:
+            self._failed(request, f"HTTP {status}")
+        elif self.failures and not _is_robots_fetch(request):
+            self.failures.pop(site_of(request), None)
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        if isinstance(exception, self.network_errors):
+            self._failed(request, describe_error(exception))
+        return None
+
+    def _failed(self, request: Request, error: str) -> None:
+        if not _first_attempt(request) or _is_robots_fetch(request):
+            return
+        site = site_of(request)
+        if site in self.opened:
+            return
+        n = self.failures.get(site, 0) + 1
+        self.failures[site] = n
+        if n < self.limit:
+            return
+        self.opened[site] = error
+        queued = self._drop_queued(site)
+        logger.warning(
+            "circuit open for %s: %d URLs in a row failed (last: %s); its other URLs are "
+            "not fetched in this crawl (%d were queued)",
+            site,
+            n,
+            error,
+            queued,
+        )
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value("newsarchive/circuit_open/sites", sorted(self.opened))
+
+    def _drop_queued(self, site: str) -> int:
+        """Fail the first attempts at `site` waiting in a download slot's queue (private
+        Scrapy API, best effort: what is missed is fetched, as without the breaker)."""
+        downloader = self.crawler.engine.downloader if self.crawler.engine else None
+        slots = getattr(downloader, "slots", None)
+        if not isinstance(slots, dict):
+            return 0
+        dropped = 0
+        for slot in slots.values():
+            queue = getattr(slot, "queue", None)
+            if not queue:
+                continue
+            gone = [item for item in queue if _first_attempt(item[0]) and site_of(item[0]) == site]
+            if not gone:
+                continue
+            ids = {id(item) for item in gone}
+            keep = [item for item in queue if id(item) not in ids]
+            queue.clear()
+            queue.extend(keep)
+            for request, deferred in gone:
+                # It never went out: without its token WarcArchiveMiddleware takes it for a
+                # request refused before download (no row), like those process_request drops.
+                request.meta.pop("na_token", None)
+                deferred.errback(CircuitOpen(f"circuit open for {site}: {request.url}"))
+                dropped += 1
+        self._count_drops(dropped)
+        return dropped
+
+    def _count_drops(self, n: int) -> None:
+        if n and self.crawler.stats is not None:
+            self.crawler.stats.inc_value("newsarchive/circuit_open/dropped", n)

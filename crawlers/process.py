@@ -176,6 +176,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         "refused_private": refused.get("private", 0),
         "robots_forbidden": int(stats.get("robotstxt/forbidden", 0)),
         "skipped_archived": counts.get("skipped_archived", 0),
+        "dropped_circuit_open": int(stats.get("newsarchive/circuit_open/dropped", 0)),
+        "circuit_open_sites": list(stats.get("newsarchive/circuit_open/sites", [])),
         "counts": counts,
         "archive_error": stats.get("newsarchive/archive_error"),
         "crawl_error": failures[0] if failures else None,

@@ -47,6 +47,10 @@ class CrawlResult:
     skipped_archived: int
     counts: dict[str, int] = field(default_factory=dict)
     peak_rss_mb: float = 0.0  # the crawl process's peak resident memory
+    # Requests not fetched because their site's circuit breaker opened (not fetch attempts:
+    # no rows), and those sites as `scheme://host:port`.
+    dropped_circuit_open: int = 0
+    circuit_open_sites: list[str] = field(default_factory=list)
 
     @property
     def pages_fetched(self) -> int:

@@ -16,6 +16,8 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "crawlers.middlewares.PoliteRobotsTxtMiddleware": 100,
     "crawlers.middlewares.CredentialsMiddleware": 560,
     "crawlers.middlewares.RetryPacingMiddleware": 555,
+    # Outside RetryMiddleware (550) and RetryPacing: sees every attempt before they act.
+    "crawlers.middlewares.CircuitBreakerMiddleware": 558,
     "crawlers.middlewares.ArchivedRedirectMiddleware": 970,
     "crawlers.middlewares.SsrfGuardMiddleware": 980,
     "crawlers.middlewares.WarcArchiveMiddleware": 990,
@@ -132,4 +134,5 @@ def build_settings(
         "NEWSARCHIVE_WARC_COMPRESS_LEVEL": 3,  # ISA-L gzip level (0-3)
         "NEWSARCHIVE_MAX_RETRY_AFTER": 120.0,
         "NEWSARCHIVE_RETRY_BACKOFF": source.retry_backoff,
+        "NEWSARCHIVE_CIRCUIT_BREAKER_FAILURES": source.circuit_breaker_failures,
     }
