@@ -128,9 +128,10 @@ def test_site_answering_503_is_dropped_after_the_limit_and_retried_next_run(
         assert proc.returncode == 0, proc.stderr[-2000:]
         result = CrawlResult.from_json(json.loads((tmp_path / "r").read_text()))
         hits = site.article_hits()
-        # 5 URLs failed in a row, plus at most the 2 in flight when the circuit opened;
-        # each URL tried keeps its retry (retry_times 1), none of the others went out.
-        assert 5 <= len(hits) <= 5 + 2, hits
+        # 5 URLs failed in a row, plus those in flight when the circuit opened: at most
+        # `concurrency` answered but not counted yet and as many transfers started in their
+        # place. Each URL tried keeps its retry (retry_times 1); none of the others went out.
+        assert 5 <= len(hits) <= 5 + 2 * 2, hits
         assert set(hits.values()) == {2}
         assert result.dropped_circuit_open == ARTICLES - len(hits)
         assert result.circuit_open_sites == [site.base]
@@ -175,7 +176,7 @@ def test_refused_host_is_cut_off_and_the_live_site_is_crawled_fully(tmp_path: Pa
     rows = rows_of(tmp_path, "c1")
     dead_rows = [r for r in rows if r["url"].startswith(dead + "/a/")]
     tried = Counter(r["url"] for r in dead_rows)
-    assert 4 <= len(tried) <= 4 + 2 and set(tried.values()) == {2}, tried
+    assert 4 <= len(tried) <= 4 + 2 * 2 and set(tried.values()) == {2}, tried
     assert all(r["status"] is None and "Connection" in r["error"] for r in dead_rows)
     assert result.dropped_circuit_open == ARTICLES - len(tried)
     assert result.circuit_open_sites == [dead]  # the live site on the same host is not
