@@ -588,7 +588,8 @@ class _Plan:
     take: list[int] = field(default_factory=list)  # row indices of `extracted` to write
     ids: list[str] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
-    fingerprints: list[tuple[int, ...]] = field(default_factory=list)
+    # (rows, 4) uint64: the 256-bit fingerprint of each row to write (one array, not tuples).
+    fingerprints: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.uint64))
     duplicate_of: list[str | None] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=_zero_counts)
 
@@ -683,28 +684,26 @@ def _plan_batch(
 
 def _fingerprints(
     batch: pa.Table, rows: list[int], texts: Callable[[list[int]], list[str]] | None = None
-) -> list[tuple[int, ...]]:
-    """Full 256-bit fingerprints of the given rows: from `simhash` + `simhash_ext` when
-    extraction supplied them, else computed from the text (`texts(rows)`, else `batch`)."""
+) -> np.ndarray:
+    """Full 256-bit fingerprints of the given rows as a (rows, 4) uint64 matrix: from
+    `simhash` + `simhash_ext` when extraction supplied them, else computed from the text
+    (`texts(rows)`, else `batch`)."""
+    out = np.zeros((len(rows), 4), dtype=np.uint64)
     if not rows:
-        return []
+        return out
     sub = batch.select(["simhash", "simhash_ext"]).take(pa.array(rows, pa.int64()))
     ext, has_ext = _ext_lanes(sub["simhash_ext"])
-    lane0 = sub["simhash"].to_numpy().astype(np.uint64)
-    lacking = [rows[k] for k in np.flatnonzero(~has_ext).tolist()]
-    if not lacking:
-        computed = []
-    elif texts is not None:
-        computed = texts(lacking)
-    else:
-        computed = batch["text"].take(pa.array(lacking, pa.int64())).to_pylist()
-    from_text = iter(computed)
-    out = []
-    for k in range(sub.num_rows):
-        if has_ext[k]:
-            out.append((int(lane0[k]), *(int(v) for v in ext[k])))
+    out[:, 0] = sub["simhash"].to_numpy().astype(np.uint64)
+    out[:, 1:] = ext
+    lacking = np.flatnonzero(~has_ext)
+    if lacking.size:
+        need = [rows[k] for k in lacking.tolist()]
+        if texts is not None:
+            computed = texts(need)
         else:
-            out.append(fingerprint(next(from_text)))
+            computed = batch["text"].take(pa.array(need, pa.int64())).to_pylist()
+        for k, text in zip(lacking.tolist(), computed, strict=True):
+            out[k] = fingerprint(text)
     return out
 
 
@@ -723,8 +722,14 @@ def _ext_lanes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]
     return lanes, valid
 
 
+def _ext_array(lanes: np.ndarray) -> pa.Array:
+    """(N, 3) uint64 lanes as the `simhash_ext` column (24 little-endian bytes per row)."""
+    data = np.ascontiguousarray(lanes, dtype="<u8").tobytes()
+    return pa.Array.from_buffers(pa.binary(24), len(lanes), [None, pa.py_buffer(data)])
+
+
 def _near_duplicates(
-    prints: list[tuple[int, ...]],
+    prints: np.ndarray | list[tuple[int, ...]],
     ids: list[str],
     words: list[int],
     times: list[int],
@@ -738,7 +743,7 @@ def _near_duplicates(
     window, else None. A copy of the row's own article (syndicated earlier) does not count.
     Stored rows without `simhash_ext` are compared on 64 bits (scaled threshold)."""
     out: list[str | None] = [None] * len(prints)
-    if not prints or index.num_rows == 0:
+    if len(prints) == 0 or index.num_rows == 0:
         return out
     is_other = pc.not_equal(index["source"], source).to_numpy(zero_copy_only=False)
     if not is_other.any():
@@ -847,29 +852,31 @@ def _check_source(table: pa.Table, source: str, what: str) -> None:
             raise SchemaError(f"{what}: {wrong} row(s) have a source other than {source!r}")
 
 
+def _computed_columns(plan: _Plan) -> dict[str, pa.Array]:
+    """The columns storage adds to the planned rows (in plan order), as Arrow arrays."""
+    return {
+        "article_id": pa.array(plan.ids, pa.string()),
+        "version": pa.array(plan.versions, pa.int32()),
+        # Lane 0 of the same fingerprint, so `simhash` and `simhash_ext` agree.
+        "simhash": pa.array(plan.fingerprints[:, 0], pa.uint64()),
+        "simhash_ext": _ext_array(plan.fingerprints[:, 1:]),
+        "duplicate_of": pa.array(plan.duplicate_of, pa.string()),
+    }
+
+
 def _write_planned(
     writer: ArticleFileWriter,
     inputs: _Inputs,
-    plan: _Plan,
+    take: np.ndarray,
+    computed: Mapping[str, pa.Array],
     part_of: np.ndarray,
     row_of: np.ndarray,
     days: pa.Array,
     snapshot_id: str,
 ) -> None:
-    """Write the planned rows part by part: within a partition, rows come in input-part
-    order and, within a part, in plan order ((fetched_at, url_key))."""
-    take = np.asarray(plan.take, dtype=np.int64)
-    computed = {
-        "article_id": pa.array(plan.ids, pa.string()),
-        "version": pa.array(plan.versions, pa.int32()),
-        # Lane 0 of the same fingerprint, so `simhash` and `simhash_ext` agree.
-        "simhash": pa.array([f[0] for f in plan.fingerprints], pa.uint64()),
-        "simhash_ext": pa.array(
-            [b"".join(v.to_bytes(8, "little") for v in f[1:]) for f in plan.fingerprints],
-            pa.binary(24),
-        ),
-        "duplicate_of": pa.array(plan.duplicate_of, pa.string()),
-    }
+    """Write the planned rows (`take`: input rows in plan order) part by part: within a
+    partition, rows come in input-part order and, within a part, in plan order
+    ((fetched_at, url_key))."""
     parts = part_of[take]
     order = np.argsort(parts, kind="stable")  # plan positions grouped by part, in plan order
     cuts = np.flatnonzero(np.diff(parts[order])) + 1
@@ -966,19 +973,21 @@ def commit_snapshot(
         )
         snapshot_id = new_snapshot_id()
         files: list[FileEntry] = []
-        if plan.take:
-            days = pc.strftime(
-                light["fetched_at"].take(pa.array(plan.take, pa.int64())), format="%Y-%m-%d"
-            ).combine_chunks()
+        counts = plan.counts
+        input_rows = light.num_rows
+        take = np.asarray(plan.take, dtype=np.int64)
+        days = pc.strftime(light["fetched_at"].take(take), format="%Y-%m-%d").combine_chunks()
+        computed = _computed_columns(plan)
+        del plan, light  # only what the write needs stays (no per-row Python objects)
+        if len(take):
             expected = Counter(days.to_pylist())
             writer = ArticleFileWriter(r, source, snapshot_id, MAX_ROWS_PER_FILE, expected)
             try:
-                _write_planned(writer, inputs, plan, part_of, row_of, days, snapshot_id)
+                _write_planned(writer, inputs, take, computed, part_of, row_of, days, snapshot_id)
             except Exception:
                 writer.abort()
                 raise
             files = writer.finish(fault)
-        counts = plan.counts
         counts["rejected"] = {str(k): int(v) for k, v in sorted(rejected.items())}
         info = SnapshotInfo(
             snapshot_id=snapshot_id,
@@ -992,7 +1001,7 @@ def commit_snapshot(
             counts=counts,
             stats={
                 **dict(stats or {}),
-                "input_rows": light.num_rows,
+                "input_rows": input_rows,
                 "index_rows": index.num_rows,
                 "index_seconds": round(t_index, 3),
                 "commit_seconds": round(time.perf_counter() - t0, 3),
