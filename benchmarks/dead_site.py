@@ -6,9 +6,11 @@ server answers every article 503). Each is crawled twice with the default retry 
 (`retry_times` 2, `retry_backoff` 1 s, concurrency 8): `circuit_breaker_failures` 0 (off)
 and 10 (the default). Reports wall time, the crawl process's CPU time, fetch attempts (pages
 rows of the failing URLs; server-side requests for `503`) and the requests dropped.
-Not part of `make test`.
+`--healthy N` instead measures what the breaker costs a healthy crawl: N generated pages
+(tests/fixtures/server.py) crawled with it off and on, 3 runs each, CPU ms per page of the
+crawl process. Not part of `make test`.
 
-    .venv/bin/python benchmarks/dead_site.py [--urls 200] [--breaker 10]
+    .venv/bin/python benchmarks/dead_site.py [--urls 200] [--breaker 10] [--healthy 3000]
 """
 
 from __future__ import annotations
@@ -112,11 +114,56 @@ def crawl(server: Server, kind: str, breaker: int) -> dict[str, Any]:
     }
 
 
+def healthy(pages: int, breaker: int) -> None:
+    """CPU ms per page of a crawl of `pages` generated pages, breaker off vs on (3 runs)."""
+    import importlib.util
+    import statistics
+
+    path = HERE.parent / "tests" / "fixtures" / "server.py"
+    spec = importlib.util.spec_from_file_location("fixture_server", path)
+    assert spec is not None and spec.loader is not None
+    server = importlib.util.module_from_spec(spec)
+    sys.modules["fixture_server"] = server  # its dataclasses look their module up
+    spec.loader.exec_module(server)
+    per_page: dict[int, list[float]] = {0: [], breaker: []}
+    options = server.ServerOptions(generate=pages)
+    with server.FixtureServer(server.DEFAULT_ROOT, options) as srv:
+        body = {
+            "sitemaps": [srv.base + "/gen/sitemap.xml"],
+            "allowed_domains": ["127.0.0.1"],
+            "article_url_patterns": ["/gen/2026/"],
+            "max_depth": 0,
+            "max_pages": pages + 10,
+            "obey_robots": False,
+            "allow_private_addresses": ["127.0.0.1"],
+            "concurrency_per_domain": 16,
+        }
+        for _ in range(3):
+            for value in per_page:
+                doc = {"sources": {"ok": {**body, "circuit_breaker_failures": value}}}
+                source = parse_config(doc, "<bench>").source("ok")
+                with tempfile.TemporaryDirectory() as root:
+                    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    result = run_crawl(source, root, timeout=1800)
+                    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+                per_page[value].append(cpu * 1000 / max(result.pages_fetched, 1))
+    for value, runs in per_page.items():
+        print(
+            f"breaker {value}: crawl CPU {statistics.median(runs):.3f} ms/page (median of "
+            f"{[round(x, 3) for x in runs]}), {pages} healthy pages"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--urls", type=int, default=200)
     parser.add_argument("--breaker", type=int, default=10)
+    parser.add_argument("--healthy", type=int, default=0, metavar="N")
     args = parser.parse_args()
+    if args.healthy:
+        healthy(args.healthy, args.breaker)
+        return 0
     server = Server(args.urls)
     print(f"{args.urls} failing URLs, retry_times 2, retry_backoff 1 s, concurrency 8")
     for kind in ("refused", "503"):
