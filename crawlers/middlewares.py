@@ -1,4 +1,4 @@
-"""Downloader middlewares: WARC archive + pages rows, SSRF guard, Crawl-delay, Retry-After."""
+"""Downloader middlewares: WARC + pages rows, SSRF guard, Crawl-delay, Retry-After, breaker."""
 
 from __future__ import annotations
 
@@ -852,9 +852,9 @@ class CircuitBreakerMiddleware:
     """Stops fetching from a site after `circuit_breaker_failures` URLs in a row failed.
 
     A URL fails when its first attempt fails: a network failure (RETRY_EXCEPTIONS: refused,
-    reset, DNS, timeout) or a 5xx / 429 answer. Each URL counts once: the outcome of a retry
-    is not counted, as a failure, but any answer other than 5xx / 429 (retries included)
-    resets the site's count. First attempts, not final outcomes, because Scrapy schedules a
+    reset, DNS, timeout) or a 5xx / 429 answer. Each URL counts once (a failed retry is not
+    counted again), and any answer other than 5xx / 429, a retry's too, resets the site's
+    count. First attempts, not final outcomes, because Scrapy schedules a
     retry below every first attempt still waiting (RETRY_PRIORITY_ADJUST): final outcomes
     of a dead site only arrive after all its URLs were tried once, too late to save
     anything. It sits just outside RetryMiddleware and RetryPacingMiddleware (558), so it
