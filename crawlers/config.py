@@ -56,8 +56,8 @@ class Defaults(BaseModel):
     download_maxsize: int = Field(default=10 * 1024 * 1024, ge=1024)
     retry_times: int = Field(default=2, ge=0, le=10)
     retry_backoff: float = Field(default=1.0, ge=0, le=60)  # seconds; doubles per retry
-    # Consecutive failed fetches (after retries: network errors, 5xx, 429) after which a site
-    # is not fetched any more in this crawl; 0 turns the circuit breaker off.
+    # URLs of a site failing in a row on their first attempt (network errors, 5xx, 429) after
+    # which its other URLs are not fetched in this crawl; 0 turns the circuit breaker off.
     circuit_breaker_failures: int = Field(default=10, ge=0)
     warc_max_size: int = Field(default=1024**3, ge=1024 * 1024)
     # SSRF guard: loopback/private/link-local answers are refused unless True, or unless the
