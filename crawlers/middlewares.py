@@ -23,12 +23,11 @@ from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddlewa
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
-from scrapy.resolver import CachingThreadedResolver
+from scrapy.resolver import CachingHostnameResolver
 from scrapy.spidermiddlewares.referer import RefererMiddleware
 from scrapy.utils._compression import _DecompressionMaxSizeExceeded
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
-from twisted.internet.error import DNSLookupError
 
 from crawlers.config import ResolvedSource
 from crawlers.spiders import NewsSpider, UrlPolicy
@@ -577,12 +576,35 @@ class SsrfGuardMiddleware:
             self.crawler.stats.inc_value(f"newsarchive/refused/{why}")
 
 
-class GuardedResolver(CachingThreadedResolver):
-    """Scrapy's resolver, refusing answers the source may not connect to (DNS rebinding).
+class _CheckedAnswers:
+    """An IResolutionReceiver that passes on only the addresses the source may connect to;
+    each refused one is logged. When none is left, the connection fails with
+    DNSLookupError ("no results for hostname lookup"), recorded as a failed fetch."""
 
-    The address checked here is the address the download connects to, so a name that
-    resolved to a public address for SsrfGuardMiddleware and to a private one now is
-    refused with a DNSLookupError (recorded as a failed fetch).
+    def __init__(self, receiver: Any, addresses: AddressPolicy, host: str) -> None:
+        self.receiver, self.addresses, self.host = receiver, addresses, host
+
+    def resolutionBegan(self, resolution: Any) -> None:
+        self.receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: Any) -> None:
+        reason = self.addresses.refusal(str(getattr(address, "host", "")), self.host)
+        if reason:
+            logger.warning("%s (at connect time)", reason)
+            return
+        self.receiver.addressResolved(address)
+
+    def resolutionComplete(self) -> None:
+        self.receiver.resolutionComplete()
+
+
+class GuardedResolver(CachingHostnameResolver):
+    """Scrapy's IPv4 + IPv6 resolver, refusing answers the source may not connect to (DNS
+    rebinding). The addresses checked here are those the download connects to, so a name
+    that resolved to a public address for SsrfGuardMiddleware and to a private one now is
+    refused. IPv6 literals (``http://[2001:db8::1]/``) and IPv6-only hosts resolve too.
+    Like Scrapy's CachingHostnameResolver it has no DNS timeout of its own: the download
+    timeout bounds a slow lookup.
     """
 
     addresses: AddressPolicy
@@ -593,18 +615,19 @@ class GuardedResolver(CachingThreadedResolver):
         resolver.addresses = AddressPolicy(_source(crawler).allow_private_addresses)
         return resolver
 
-    def getHostByName(self, name: str, timeout: Any = ()) -> Any:
-        deferred = super().getHostByName(name, timeout)
-        deferred.addCallback(self._check_answer, name)
-        return deferred
-
-    def _check_answer(self, ip: str, name: str) -> str:
-        reason = self.addresses.refusal(ip, name)
-        if reason:
-            # Twisted reports this as "no results for hostname lookup"; the log says why.
-            logger.warning("%s (at connect time)", reason)
-            raise DNSLookupError(reason)
-        return ip
+    def resolveHostName(  # Twisted's IHostnameResolver
+        self,
+        resolutionReceiver: Any,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Any = None,
+        transportSemantics: str = "TCP",
+    ) -> Any:
+        if not self.addresses.allow_all:
+            resolutionReceiver = _CheckedAnswers(resolutionReceiver, self.addresses, hostName)
+        return super().resolveHostName(
+            resolutionReceiver, hostName, portNumber, addressTypes, transportSemantics
+        )
 
 
 def credential_env_names(source_name: str) -> dict[bytes, str]:

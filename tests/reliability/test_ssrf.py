@@ -12,10 +12,10 @@ from urllib.parse import quote
 
 import pytest
 from rel_helpers import site_source
-from twisted.internet.error import DNSLookupError
+from twisted.internet.address import IPv4Address, IPv6Address
 
 from crawlers.config import ConfigError, parse_config
-from crawlers.middlewares import AddressPolicy, GuardedResolver
+from crawlers.middlewares import AddressPolicy, _CheckedAnswers
 from crawlers.runner import child_env, crawl_job, run_crawl
 from storage.pages import read_pages
 
@@ -92,12 +92,27 @@ def test_address_policy(allow: bool | list[str], ip: str, refused: bool) -> None
 
 
 def test_resolver_refuses_private_answers_at_connect_time() -> None:
-    """The answer the download connects to is checked (DNS rebinding after the first check)."""
-    resolver = GuardedResolver.__new__(GuardedResolver)
-    resolver.addresses = AddressPolicy(False)
-    with pytest.raises(DNSLookupError, match=r"non-public address 10\.1\.1\.1"):
-        resolver._check_answer("10.1.1.1", "news.example")
-    assert resolver._check_answer("93.184.216.34", "news.example") == "93.184.216.34"
+    """The answers the download connects to are checked (DNS rebinding after the first
+    check): refused ones are not passed on, the others are (IPv6 too)."""
+    got: list[str] = []
+
+    class Receiver:
+        def resolutionBegan(self, resolution: Any) -> None:
+            got.append("began")
+
+        def addressResolved(self, address: Any) -> None:
+            got.append(address.host)
+
+        def resolutionComplete(self) -> None:
+            got.append("complete")
+
+    checked = _CheckedAnswers(Receiver(), AddressPolicy(False), "news.example")
+    checked.resolutionBegan(None)
+    for ip in ("10.1.1.1", "93.184.216.34", "fd00::1", "2606:2800:220:1::1", "::1"):
+        family = IPv6Address if ":" in ip else IPv4Address
+        checked.addressResolved(family("TCP", ip, 80))
+    checked.resolutionComplete()
+    assert got == ["began", "93.184.216.34", "2606:2800:220:1::1", "complete"]
 
 
 def test_bad_private_address_list_is_one_clear_line() -> None:
