@@ -774,6 +774,13 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+def retry_exceptions(settings: Any) -> tuple[type[BaseException], ...]:
+    """The exception classes of Scrapy's RETRY_EXCEPTIONS setting (names or classes)."""
+    return tuple(
+        load_object(x) if isinstance(x, str) else x for x in settings.getlist("RETRY_EXCEPTIONS")
+    )
+
+
 class RetryPacingMiddleware:
     """Spaces retries out: Retry-After on 429/503 (pausing the whole site), else exponential
     backoff (`retry_backoff` * 2**n seconds) on retryable statuses and network errors.
@@ -790,10 +797,7 @@ class RetryPacingMiddleware:
         self.backoff = settings.getfloat("NEWSARCHIVE_RETRY_BACKOFF", 0.0)
         self.max_retries = settings.getint("RETRY_TIMES")
         self.retry_codes = {int(c) for c in settings.getlist("RETRY_HTTP_CODES")}
-        self.retry_exceptions = tuple(
-            load_object(x) if isinstance(x, str) else x
-            for x in settings.getlist("RETRY_EXCEPTIONS")
-        )
+        self.retry_exceptions = retry_exceptions(settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RetryPacingMiddleware:
@@ -905,10 +909,7 @@ class CircuitBreakerMiddleware:
         self.crawler = crawler
         self.failures: dict[str, int] = {}  # site -> URLs failed in a row
         self.opened: dict[str, str] = {}  # site -> the failure that opened its circuit
-        self.network_errors = tuple(
-            load_object(x) if isinstance(x, str) else x
-            for x in settings.getlist("RETRY_EXCEPTIONS")
-        )
+        self.network_errors = retry_exceptions(settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CircuitBreakerMiddleware:
