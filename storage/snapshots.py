@@ -456,7 +456,7 @@ class ArticleFileWriter:
             part.buffered_rows += room
             part.file_rows += room
             part.rows += room
-            size = piece.get_total_buffer_size()
+            size = piece.nbytes  # of the slice only
             part.buffered_bytes += size
             self._buffered += size
             if part.buffered_rows >= ROW_GROUP_ROWS or part.buffered_bytes >= ROW_GROUP_BYTES:
@@ -804,6 +804,27 @@ def _near_duplicates(
     return out
 
 
+def _take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """`table.take(rows)` without first concatenating the chunks of a many-chunk table
+    (what `Table.take` does: a copy of every column, text included)."""
+    batches = table.to_batches()
+    if len(batches) <= 1:
+        return table.take(pa.array(rows, pa.int64()))
+    starts = np.cumsum([0, *(b.num_rows for b in batches)])
+    which = np.searchsorted(starts, rows, side="right") - 1
+    order = np.argsort(which, kind="stable")  # positions in `rows`, grouped by batch
+    cuts = np.flatnonzero(np.diff(which[order])) + 1
+    pieces = []
+    for sel in np.split(order, cuts):
+        if len(sel):
+            c = int(which[sel[0]])
+            pieces.append(batches[c].take(pa.array(rows[sel] - starts[c], pa.int64())))
+    grouped = pa.Table.from_batches(pieces, schema=table.schema).combine_chunks()
+    back = np.empty(len(order), dtype=np.int64)
+    back[order] = np.arange(len(order))
+    return grouped.take(pa.array(back))
+
+
 class _Inputs:
     """A commit's input as parts read one at a time: one in-memory table, or staged files."""
 
@@ -837,10 +858,8 @@ class _Inputs:
         out: list[str] = [""] * len(parts)
         for p in np.unique(parts).tolist():
             sel = np.flatnonzero(parts == p)
-            col = self.read(p, ["text"]).column("text")
-            for k, text in zip(
-                sel.tolist(), col.take(pa.array(rows[sel])).to_pylist(), strict=True
-            ):
+            got = _take_rows(self.read(p, ["text"]), rows[sel]).column("text").to_pylist()
+            for k, text in zip(sel.tolist(), got, strict=True):
                 out[k] = text
         return out
 
@@ -884,7 +903,7 @@ def _write_planned(
         table = inputs.read(int(parts[ks[0]]))
         for start in range(0, len(ks), ROW_GROUP_ROWS):
             kc = pa.array(ks[start : start + ROW_GROUP_ROWS])
-            rows = table.take(pa.array(row_of[take[kc.to_numpy()]]))
+            rows = _take_rows(table, row_of[take[kc.to_numpy()]])
             cols = []
             for f in ARTICLES_SCHEMA:
                 if f.name == "snapshot_id":

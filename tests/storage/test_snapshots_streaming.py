@@ -103,24 +103,25 @@ def _herald_rows(stories: dict[str, str]) -> list[list[dict[str, Any]]]:
 def test_files_commit_equals_table_commit(tmp_path: Path, stories: dict[str, str]) -> None:
     daily = [article_row(f"https://daily.test/{s}", t) for s, t in stories.items()]
     infos: dict[str, list[SnapshotInfo]] = {}
-    for how in ("files", "table"):
+    for how in ("files", "table", "chunks"):
         root = tmp_path / how
         _commit(root, "daily", batch(daily))
         infos[how] = []
         for n, rows in enumerate(_herald_rows(stories)):
             rng = random.Random(n)
             rng.shuffle(rows)  # staged files are not in fetch order
+            cuts = sorted({c for c in (0, 5, 6, 19, len(rows) - 3, len(rows)) if c <= len(rows)})
+            chunks = [rows[a:b] for a, b in itertools.pairwise(cuts)]
             if how == "files":
-                cuts = sorted(
-                    {c for c in (0, 5, 6, 19, len(rows) - 3, len(rows)) if c <= len(rows)}
-                )
-                chunks = [rows[a:b] for a, b in itertools.pairwise(cuts)]
                 extracted: Any = _stage(root, chunks, f"stage{n}")
+            elif how == "chunks":  # one table of several chunks, as concat_tables makes
+                extracted = pa.concat_tables([batch(c) for c in chunks])
+                assert extracted["text"].num_chunks == len(chunks)
             else:
                 extracted = batch(rows)
             infos[how].append(_commit(root, "herald", extracted))
-    for a, b in zip(infos["files"], infos["table"], strict=True):
-        assert a.counts == b.counts and a.rows == b.rows
+    for a, b, c in zip(infos["files"], infos["table"], infos["chunks"], strict=True):
+        assert a.counts == b.counts == c.counts and a.rows == b.rows
         assert a.stats["input_rows"] == b.stats["input_rows"]
         assert [f.rows for f in a.files] == [f.rows for f in b.files]
     first = infos["files"][0].counts
@@ -129,11 +130,17 @@ def test_files_commit_equals_table_commit(tmp_path: Path, stories: dict[str, str
     assert infos["files"][1].counts["changed"] == 1
     assert infos["files"][1].counts["unchanged"] == 8
     got = _versions(tmp_path / "files")
-    assert got == _versions(tmp_path / "table")
+    assert got == _versions(tmp_path / "table") == _versions(tmp_path / "chunks")
     assert {v for _, v, _, _, s in got if s == "herald"} == {1, 2, 3}
     q = "select url, text, simhash, simhash_ext, fetched_at, title from articles"
     files_rows = set(connect(str(tmp_path / "files")).sql(q).fetchall())
     assert files_rows == set(connect(str(tmp_path / "table")).sql(q).fetchall())
+    # A table, chunked or not, is written in plan order: the same files, row for row.
+    for a, b in zip(infos["table"], infos["chunks"], strict=True):
+        for fa, fb in zip(a.files, b.files, strict=True):
+            ta = pq.read_table(tmp_path / "table" / fa.path).drop_columns(["snapshot_id"])
+            tb = pq.read_table(tmp_path / "chunks" / fb.path).drop_columns(["snapshot_id"])
+            assert ta.to_pylist() == tb.to_pylist()
 
 
 def test_rotation_across_files_and_days(
