@@ -1,8 +1,22 @@
-"""Peak memory of a run's snapshot commit: staged files streamed vs one concatenated table."""
+"""Peak memory of a run's snapshot commit: staged files streamed vs one concatenated table.
+
+    .venv/bin/python benchmarks/commit_memory.py [--rows 20000 100000] [--before-rev REV]
+    .venv/bin/python benchmarks/commit_memory.py --crawl 2000 8000 20000
+
+The first stages N synthetic articles (~6.5 KB of text, files of 50-300 rows as
+extract_batch writes them) in a temp archive and commits them in a child process per mode:
+`files` (the staged paths, what commit_task does), `whole-table` (all files concatenated
+first, what commit_task did before) and, with `--before-rev`, the whole table through
+storage/snapshots.py of that git revision. Peak RSS = the child's ru_maxrss (psutil
+sampling every 20 ms as a check). `--crawl` instead runs `newsarchive crawl` of N pages
+on the crawl benchmark's generated site and samples the CLI process's RSS every 0.1 s
+(through the crawl, then its peak, which comes with the commit).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -182,6 +196,57 @@ def measure(root: Path, mode: str, rev: str | None) -> dict[str, Any]:
     return res
 
 
+def crawl_rss(pages: int) -> dict[str, Any]:
+    """`newsarchive crawl` of `pages` generated pages: the CLI process's RSS over time and
+    the largest process of the run (crawl child and extraction workers included)."""
+    sys.path.insert(0, str(HERE))
+    import yaml
+    from crawl_throughput import bench_config, child_env, prefect_home, start_server
+
+    server, base = start_server(pages, realistic=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="commit-memory-crawl-") as tmp:
+            work = Path(tmp)
+            config = work / "sources.yaml"
+            config.write_text(yaml.safe_dump(bench_config(base, pages)))
+            env = child_env()
+            env["PREFECT_HOME"] = str(prefect_home(work, fresh=False))
+            cmd = [sys.executable, "-m", "flows.cli", "crawl", "--config", str(config)]
+            cmd += ["--root", str(work / "archive"), "--quiet"]
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+            cli = psutil.Process(proc.pid)
+            series: list[tuple[float, int]] = []
+            largest = 0
+            while proc.poll() is None:
+                try:
+                    rss = cli.memory_info().rss
+                    kids = cli.children(recursive=True)
+                except psutil.Error:
+                    break
+                for kid in kids:
+                    with contextlib.suppress(psutil.Error):
+                        largest = max(largest, kid.memory_info().rss)
+                largest = max(largest, rss)
+                series.append((time.perf_counter() - t0, rss))
+                time.sleep(0.1)
+            if proc.wait():
+                raise SystemExit(f"newsarchive crawl failed (exit {proc.returncode})")
+    finally:
+        server.kill()
+    n = len(series)
+    # "Through the crawl": the middle 80% of the run (imports before, commit after).
+    middle = [rss for _, rss in series[n // 10 : n - n // 10]] or [0]
+    return {
+        "pages": pages,
+        "seconds": round(series[-1][0], 1) if series else 0.0,
+        "cli_rss_through_crawl_min": min(middle),
+        "cli_rss_through_crawl_max": max(middle),
+        "cli_peak_rss": max((rss for _, rss in series), default=0),
+        "largest_process_peak_rss": largest,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, nargs="+", default=[20_000, 100_000])
@@ -193,12 +258,32 @@ def main(argv: list[str] | None = None) -> int:
         help="also commit the whole table with storage/snapshots.py of this git revision",
     )
     ap.add_argument("--tmp", default=None, help="where the temp archives go")
+    ap.add_argument(
+        "--crawl", type=int, nargs="+", default=None, help="newsarchive crawl of N pages instead"
+    )
     ap.add_argument("--out", default=str(HERE / "results" / "commit_memory.json"))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--mode", choices=MODES, default="files", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(args.child, args.mode, args.before_rev)
+        return 0
+
+    if args.crawl:
+        crawls = []
+        for pages in args.crawl:
+            res = crawl_rss(pages)
+            crawls.append(res)
+            print(
+                f"  crawl {pages:,} pages: CLI {res['cli_rss_through_crawl_min'] / MB:.0f}-"
+                f"{res['cli_rss_through_crawl_max'] / MB:.0f} MB through the crawl, peak "
+                f"{res['cli_peak_rss'] / MB:.0f} MB; largest process "
+                f"{res['largest_process_peak_rss'] / MB:.0f} MB ({res['seconds']:.0f}s)",
+                flush=True,
+            )
+        out = Path(args.out).with_name("commit_memory_crawl.json")
+        out.write_text(json.dumps({"cpus": os.cpu_count(), "crawls": crawls}, indent=2) + "\n")
+        print(f"written to {out}")
         return 0
 
     modes = ["files", "whole-table"]
