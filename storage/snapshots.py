@@ -695,14 +695,18 @@ def _fingerprints(
     ext, has_ext = _ext_lanes(sub["simhash_ext"])
     out[:, 0] = sub["simhash"].to_numpy().astype(np.uint64)
     out[:, 1:] = ext
+    # Rows lacking `simhash_ext`: their texts in input order, a slice at a time (a staged
+    # file is then read about once, and never are all the texts in memory together).
     lacking = np.flatnonzero(~has_ext)
-    if lacking.size:
-        need = [rows[k] for k in lacking.tolist()]
+    lacking = lacking[np.argsort(np.asarray(rows)[lacking], kind="stable")]
+    for start in range(0, len(lacking), ROW_GROUP_ROWS):
+        ks = lacking[start : start + ROW_GROUP_ROWS].tolist()
+        need = [rows[k] for k in ks]
         if texts is not None:
-            computed = texts(need)
+            got = texts(need)
         else:
-            computed = batch["text"].take(pa.array(need, pa.int64())).to_pylist()
-        for k, text in zip(lacking.tolist(), computed, strict=True):
+            got = batch["text"].take(pa.array(need, pa.int64())).to_pylist()
+        for k, text in zip(ks, got, strict=True):
             out[k] = fingerprint(text)
     return out
 

@@ -14,7 +14,7 @@ import pytest
 from storage_helpers import T0, article_row, batch
 
 import storage.snapshots as snapshots
-from storage.dedup import simhash_ext
+from storage.dedup import fingerprint, simhash_ext
 from storage.schemas import SchemaError
 from storage.snapshots import SnapshotInfo, commit_snapshot, list_snapshots
 from storage.views import connect
@@ -185,6 +185,9 @@ def test_rotation_across_files_and_days(
         assert urls_by_day[day] == [r["url"] for r in rows if r["fetched_at"] in at]
     con = connect(str(tmp_path))
     assert con.sql("select count(*), count(distinct url) from articles").fetchall() == [(12, 12)]
+    # No row had simhash_ext: fingerprints came from the texts, read 2 rows at a time here.
+    got = con.sql("select text, simhash, simhash_ext from articles").fetchall()
+    assert all((h, ext) == (fingerprint(t)[0], simhash_ext(t)) for t, h, ext in got)
     assert not list((tmp_path / ".staging").glob("snapshot-*"))
 
 
