@@ -1092,19 +1092,29 @@ def compact(
                 paths = [e.path for e in entries]
                 schemas = [pq.read_schema(r.path(p), filesystem=r.fs) for p in paths]
                 schema = pa.unify_schemas([ARTICLES_SCHEMA, *schemas])
-                table = ds.dataset(
+                dataset = ds.dataset(
                     [r.path(p) for p in paths], schema=schema, filesystem=r.fs, format="parquet"
-                ).to_table()
+                )
                 rows_in = sum(e.rows for e in entries)
-                if table.num_rows != rows_in:
-                    raise SnapshotError(
-                        f"compact {src}/{day}: read {table.num_rows} rows, manifests say {rows_in}"
-                    )
                 per_row = max(1.0, sum(e.bytes for e in entries) / max(1, rows_in))
                 rows_per_file = max(1, int(target_file_size / per_row))
-                files += write_article_files(
-                    r, [(day, table)], src, snapshot_id, rows_per_file, fault
-                )
+                # Streamed batch by batch (file order kept), not the partition in one table.
+                writer = ArticleFileWriter(r, src, snapshot_id, rows_per_file, {day: rows_in})
+                try:
+                    read = 0
+                    for batch in dataset.to_batches(
+                        batch_size=ROW_GROUP_ROWS, batch_readahead=1, fragment_readahead=1
+                    ):
+                        read += batch.num_rows
+                        writer.write(day, pa.Table.from_batches([batch]))
+                    if read != rows_in:
+                        raise SnapshotError(
+                            f"compact {src}/{day}: read {read} rows, manifests say {rows_in}"
+                        )
+                except Exception:
+                    writer.abort()
+                    raise
+                files += writer.finish(fault)
                 replaces += paths
             info = SnapshotInfo(
                 snapshot_id=snapshot_id,
