@@ -385,7 +385,7 @@ def commit_task(
 ) -> dict[str, Any]:
     """Dedup the staged articles of one source against the archive and commit a snapshot.
     The staged files go to `commit_snapshot` as paths: it reads them one at a time, so the
-    commit's memory does not grow with the number of articles."""
+    commit never holds the run's texts (only its dedup plan grows with the articles)."""
     from storage.snapshots import commit_snapshot
 
     info = commit_snapshot(
