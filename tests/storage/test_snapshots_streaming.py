@@ -247,3 +247,22 @@ def test_empty_file_list_commits_counts_only(tmp_path: Path) -> None:
     info = _commit(tmp_path, "daily", [])
     assert info.files == [] and info.counts["new"] == 0 and info.stats["input_rows"] == 0
     assert [s.snapshot_id for s in list_snapshots(str(tmp_path))] == [info.snapshot_id]
+
+
+def test_buffer_cap_writes_smaller_row_groups(
+    tmp_path: Path, stories: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Above BUFFER_BYTES buffered across partitions, the biggest buffer is written early.
+    monkeypatch.setattr(snapshots, "BUFFER_BYTES", 1)
+    rows = [
+        article_row(f"https://daily.test/{s}", t, fetched_at=T0 + timedelta(days=i % 2))
+        for i, (s, t) in enumerate(stories.items())
+    ]
+    paths = _stage(tmp_path, [rows[:3], rows[3:7], rows[7:]])
+    info = _commit(tmp_path, "daily", paths)
+    assert [f.rows for f in info.files] == [5, 5]
+    for f in info.files:
+        meta = pq.ParquetFile(tmp_path / f.path).metadata
+        assert meta.num_row_groups > 1 and meta.num_rows == 5
+    got = connect(str(tmp_path)).sql("select url from articles").fetchall()
+    assert sorted(u for (u,) in got) == sorted(r["url"] for r in rows)
