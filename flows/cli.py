@@ -376,6 +376,13 @@ def _print_crawl_results(results: list[dict[str, Any]], *, quiet: bool) -> int:
         )
         if not quiet and ext.get("rejected"):
             print(f"  rejected: {_fmt_counts(ext['rejected'])}")
+        if crawl.get("circuit_open_sites"):
+            print(
+                f"  {r['source']}: stopped fetching {', '.join(crawl['circuit_open_sites'])}"
+                f" after failures in a row (circuit breaker):"
+                f" {crawl.get('dropped_circuit_open', 0)} URLs left for the next run",
+                file=sys.stderr,
+            )
         for problem in crawl.get("problems", []):
             if "more" in problem:
                 print(f"  ... and {problem['more']} more failed fetches", file=sys.stderr)

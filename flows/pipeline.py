@@ -1147,6 +1147,10 @@ def report_markdown(summary: dict[str, Any], kind: str) -> str:
             lines.append(f"| {status} | {count} |")
         if crawl.get("fetch_errors"):
             lines.append(f"| error (no response) | {crawl['fetch_errors']} |")
+        if crawl.get("dropped_circuit_open"):
+            sites = ", ".join(crawl.get("circuit_open_sites") or [])
+            dropped = crawl["dropped_circuit_open"]
+            lines.append(f"| not fetched, circuit open ({sites}): next run | {dropped} |")
         lines.append("")
         problems = [p for p in crawl.get("problems", []) if "url" in p]
         if problems:
