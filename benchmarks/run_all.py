@@ -16,6 +16,8 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("crawl_throughput.py", []),
     ("query_speed.py", []),
     ("dedup_index.py", []),
+    ("commit_memory.py", []),
+    ("dead_site.py", []),
     ("flow_overhead.py", []),
     ("dask_scaling.py", []),
 ]
