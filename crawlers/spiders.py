@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterat
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import scrapy
 from scrapy.http import Response, TextResponse
@@ -42,14 +42,15 @@ class UrlPolicy:
                 if host and host not in domains:
                     domains.append(host)
         return cls(
-            allowed_domains=[d.lower().strip(".") for d in domains],
+            allowed_domains=[_ascii_host(d) for d in domains],
             article_patterns=[re.compile(p) for p in source.article_url_patterns],
             deny_patterns=[re.compile(p) for p in source.deny_url_patterns],
         )
 
     def host_allowed(self, host: str) -> bool:
-        """A host is allowed when it is, or is a subdomain of, an allowed domain (ports ignored)."""
-        host = host.lower().strip(".")
+        """A host is allowed when it is, or is a subdomain of, an allowed domain (ports
+        ignored; internationalized names compared in their IDNA form, as requests send them)."""
+        host = _ascii_host(host)
         if not self.allowed_domains:
             return True
         return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
@@ -66,12 +67,34 @@ class UrlPolicy:
             return "non_http"
         if not host or not self.host_allowed(host):
             return "offsite"
-        if any(p.search(url) for p in self.deny_patterns):
+        if _matches(self.deny_patterns, url):
             return "denied"
         return "ok"
 
     def is_article(self, url: str) -> bool:
-        return any(p.search(url) for p in self.article_patterns)
+        return _matches(self.article_patterns, url)
+
+
+def _ascii_host(host: str) -> str:
+    """A host name lower-cased, in its IDNA form (``bücher.example`` -> ``xn--bcher-kva...``)."""
+    host = host.lower().strip(".")
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid IDNA name: compared as written
+        return host
+
+
+def _matches(patterns: list[re.Pattern[str]], url: str) -> bool:
+    """A URL pattern matches the URL as requested (percent-encoded) or as read: patterns
+    are written as people read URLs (``/новости/``), links come in either form."""
+    if not patterns:
+        return False
+    if any(p.search(url) for p in patterns):
+        return True
+    decoded = unquote(url) if "%" in url else url
+    return decoded != url and any(p.search(decoded) for p in patterns)
 
 
 def _join(base: str, href: str) -> str | None:
@@ -235,6 +258,7 @@ class NewsSpider(scrapy.Spider):
             logger.warning("cannot reread %s for 304 of %s: %s", record, response.url, exc)
             return b""
         self.counts["not_modified"] += 1
+        response.meta["na_previous_type"] = data.content_type
         return bytes(data.payload)
 
     def parse_start(self, response: Response) -> Iterator[scrapy.Request]:
@@ -317,7 +341,15 @@ class NewsSpider(scrapy.Spider):
             return
         if not isinstance(response, TextResponse) or response.status == 304:
             if response.status == 304 and body:
-                response = response.replace(cls=scrapy.http.HtmlResponse, body=body)
+                # The stored page with its stored Content-Type: a 304 has none, and an empty
+                # 304 response's guessed encoding (cp1252) must not decode the stored body.
+                stored_type = response.meta.get("na_previous_type") or "text/html"
+                response = scrapy.http.HtmlResponse(
+                    url=response.url,
+                    body=body,
+                    headers={"Content-Type": stored_type},
+                    request=response.request,
+                )
             else:
                 return
         assert isinstance(response, TextResponse)

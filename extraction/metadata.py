@@ -368,7 +368,10 @@ def canonical_url(signals: PageSignals, url: str) -> str:
         parts = urlsplit(absolute)
         own = urlsplit(url).hostname or ""
         if parts.scheme in ("http", "https") and parts.hostname and same_site(parts.hostname, own):
-            return canonicalize_url(absolute)
+            try:
+                return canonicalize_url(absolute)
+            except ValueError:  # e.g. a port out of range: the page's own URL, then
+                pass
     return canonicalize_url(url)
 
 

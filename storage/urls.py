@@ -6,6 +6,8 @@ import hashlib
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from w3lib.url import safe_url_string
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TRACKING_PARAMS = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|yclid|igshid|"
@@ -20,8 +22,15 @@ _SESSION_PARAMS = re.compile(r"^(sid|sessionid|phpsessid|jsessionid)$", re.IGNOR
 
 def canonicalize_url(url: str) -> str:
     """Normalize a URL: lower-case scheme/host, no default port, no fragment, no tracking
-    or session parameters, sorted query, AMP/print variants folded onto the article URL."""
-    parts = urlsplit(url.strip())
+    or session parameters, sorted query, AMP/print variants folded onto the article URL.
+
+    First in the form a request sends (w3lib's `safe_url_string`, as `scrapy.Request`
+    does): IDNA host, non-ASCII and unsafe characters of path and query percent-encoded.
+    So a URL found as ``/новости/`` and the same URL fetched (``/%D0%BD...``) have one
+    key, and the key the spider skips by is the key the pages row stores.
+    Raises ValueError for an invalid port.
+    """
+    parts = urlsplit(safe_url_string(url.strip()))
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
     if ":" in host:  # an IPv6 literal keeps its brackets

@@ -1,4 +1,4 @@
-"""IPv6: URL keys of IPv6 literals, and a real crawl of a site served on [::1]."""
+"""IPv6: a real crawl of a site served on [::1] (URL keys of IPv6 literals: tests/storage)."""
 
 from __future__ import annotations
 
@@ -14,21 +14,9 @@ import pytest
 from crawlers.config import parse_config
 from crawlers.runner import run_crawl
 from storage.pages import read_pages
-from storage.urls import canonicalize_url, url_key
 from storage.warc import read_record
 
 ARTICLE = "<html><head><title>Tide</title></head><body><article><p>{}</p></article></body></html>"
-
-
-def test_ipv6_literal_urls_keep_their_brackets() -> None:
-    assert canonicalize_url("http://[2001:DB8::1]:8080/a?utm_source=x") == (
-        "http://[2001:db8::1]:8080/a"
-    )
-    assert canonicalize_url("https://[::1]:443/") == "https://[::1]/"
-    assert url_key("http://[::1]:8080/news/") == "[::1]:8080/news"
-    # canonical twice is canonical (the spider canonicalizes what it canonicalized)
-    once = canonicalize_url("http://[::1]:8080/x")
-    assert canonicalize_url(once) == once
 
 
 class _V6Server(ThreadingHTTPServer):

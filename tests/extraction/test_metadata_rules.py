@@ -95,3 +95,15 @@ def test_listing_url_shapes(url: str, listing: bool) -> None:
 @given(st.text(alphabet=st.sampled_from([*map(chr, range(128)), "\u00e9", "\u00a0", "\u3000"])))
 def test_count_split_words_is_len_of_split(text: str) -> None:
     assert count_split_words(text) == len(text.split())
+
+
+def test_a_broken_canonical_link_falls_back_to_the_page_url() -> None:
+    """A junk rel=canonical (port out of range) must not turn the article into a parse
+    error: the page's own URL is the canonical one then."""
+    signals = PageSignals(canonical="https://site.example:99999/story")
+    assert canonical_url(signals, "https://site.example/s/1") == "https://site.example/s/1"
+    # A non-ASCII canonical link is kept in the form it is requested in (one URL key).
+    signals = PageSignals(canonical="https://site.example/новости/1")
+    assert canonical_url(signals, "https://site.example/s/1") == (
+        "https://site.example/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8/1"
+    )
