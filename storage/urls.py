@@ -18,6 +18,7 @@ _TRACKING_PARAMS = re.compile(
 # Path suffixes that render the same article in another form (AMP, print).
 _VARIANT_SUFFIX = re.compile(r"/(amp|print)/?$|\.amp(?=\.html?$|$)", re.IGNORECASE)
 _SESSION_PARAMS = re.compile(r"^(sid|sessionid|phpsessid|jsessionid)$", re.IGNORECASE)
+_ESCAPE = re.compile(r"%[0-9a-f]{2}", re.IGNORECASE)
 
 
 def canonicalize_url(url: str) -> str:
@@ -27,7 +28,9 @@ def canonicalize_url(url: str) -> str:
     First in the form a request sends (w3lib's `safe_url_string`, as `scrapy.Request`
     does): IDNA host, non-ASCII and unsafe characters of path and query percent-encoded.
     So a URL found as ``/новости/`` and the same URL fetched (``/%D0%BD...``) have one
-    key, and the key the spider skips by is the key the pages row stores.
+    key, and the key the spider skips by is the key the pages row stores. Escapes in the
+    path are upper-cased (``%d0`` is ``%D0``, RFC 3986 6.2.2.1: WordPress writes non-Latin
+    slugs in lower case, other links to them may not); the query is decoded and encoded.
     Raises ValueError for an invalid port.
     """
     parts = urlsplit(safe_url_string(url.strip()))
@@ -41,6 +44,8 @@ def canonicalize_url(url: str) -> str:
     path = _VARIANT_SUFFIX.sub("", path) or "/"
     if path.startswith("/amp/"):
         path = path[4:]
+    if "%" in path:
+        path = _ESCAPE.sub(lambda m: m.group(0).upper(), path)
     query = [
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
