@@ -16,7 +16,7 @@ from scrapy.http import Response, TextResponse
 
 from crawlers import discovery
 from crawlers.config import ResolvedSource, parse_duration
-from storage.urls import canonicalize_url, url_key
+from storage.urls import canonical_key, canonicalize_url, url_key
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class NewsSpider(scrapy.Spider):
             self.counts[f"dropped_{verdict}"] += 1
             return None
         target = canonicalize_url(url)
-        key = url_key(target)
+        key = canonical_key(target)
         if key in self.seen:
             self.counts["duplicate"] += 1
             return None
