@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import subprocess
 import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote
 
 from crawlers.config import ResolvedSource, parse_config
 from crawlers.runner import child_command, child_env
@@ -92,3 +100,26 @@ def run_job(
         check=False,
         **run,
     )
+
+
+@contextmanager
+def static_site(directory: Path, host: str = "127.0.0.1") -> Iterator[tuple[str, Counter[str]]]:
+    """`directory` served by http.server on `host` (an IPv6 address too), port 0; yields
+    the base URL and a Counter of the paths requested (percent-decoded)."""
+    hits: Counter[str] = Counter()
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            hits[unquote(self.path)] += 1
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    httpd = Server((host, 0), partial(Handler, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    netloc = f"[{host}]" if ":" in host else host
+    try:
+        yield f"http://{netloc}:{httpd.server_address[1]}", hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

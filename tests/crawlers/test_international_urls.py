@@ -3,16 +3,10 @@ and skipped as archived on the next run."""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-import pytest
+from crawl_helpers import site_source, static_site
 
 from crawlers.config import parse_config
 from crawlers.runner import run_crawl
@@ -25,50 +19,30 @@ ARTICLE = (
 SLUGS = ["новости/статья-один.html", "news/grüße-aus-köln.html"]
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[str, Counter[str]]]:
-    root = tmp_path / "site"
+def test_non_ascii_articles_are_fetched_once_and_skipped_next_run(tmp_path: Path) -> None:
+    site = tmp_path / "site"
     for slug in SLUGS:
-        (root / slug).parent.mkdir(parents=True, exist_ok=True)
-        (root / slug).write_text(ARTICLE.format(slug, "слово wort " * 120), encoding="utf-8")
+        (site / slug).parent.mkdir(parents=True, exist_ok=True)
+        (site / slug).write_text(ARTICLE.format(slug, "слово wort " * 120), encoding="utf-8")
     # Each article linked twice: as written (raw UTF-8) and percent-encoded.
     links = "".join(f'<a href="/{s}">a</a> <a href="/{quote(s)}">b</a> ' for s in SLUGS)
-    (root / "index.html").write_text(f"<html><body>{links}</body></html>", encoding="utf-8")
-    hits: Counter[str] = Counter()
-
-    class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            hits[unquote(self.path)] += 1
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def test_non_ascii_articles_are_fetched_once_and_skipped_next_run(
-    site: tuple[str, Counter[str]], tmp_path: Path
-) -> None:
-    base, hits = site
-    body = {
-        "start_urls": [base + "/"],
-        "allowed_domains": ["127.0.0.1"],
-        "article_url_patterns": ["/новости/", "/news/"],
-        "allow_private_addresses": ["127.0.0.1"],
-        "obey_robots": False,
-        "max_depth": 1,
-        "retry_times": 0,
-    }
-    source = parse_config({"sources": {"intl": body}}, "<test>").source("intl")
+    (site / "index.html").write_text(f"<html><body>{links}</body></html>", encoding="utf-8")
     root = str(tmp_path / "archive")
-    first = run_crawl(source, root)
-    assert first.status_counts == {"200": 3}  # the start page and each article once
-    assert {p: hits[p] for p in (f"/{s}" for s in SLUGS)} == {f"/{s}": 1 for s in SLUGS}
-    hits.clear()
-    second = run_crawl(source, root)
+    with static_site(site) as (base, hits):
+        source = site_source(
+            base,
+            feeds=[],
+            sitemaps=[],
+            article_url_patterns=["/новости/", "/news/"],
+            obey_robots=False,
+            max_depth=1,
+            retry_times=0,
+        )
+        first = run_crawl(source, root)
+        assert first.status_counts == {"200": 3}  # the start page and each article once
+        assert {p: hits[p] for p in (f"/{s}" for s in SLUGS)} == {f"/{s}": 1 for s in SLUGS}
+        hits.clear()
+        second = run_crawl(source, root)
     assert second.skipped_archived == 2
     # Only the start page again (a 304: its links read from the stored page, decoded as it
     # was, not as cp1252 mojibake that would be fetched as 404s).
