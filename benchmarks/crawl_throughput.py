@@ -106,18 +106,65 @@ def prefect_home(workdir: Path, *, fresh: bool) -> Path:
     return home
 
 
+class RunningServer:
+    """A Prefect server with its services, started before the timed runs and left running,
+    as a deployment's is (`newsarchive serve` needs one for schedules to fire)."""
+
+    def __init__(self, workdir: Path) -> None:
+        from flows.server import LocalPrefectServer
+
+        self.home = workdir / "prefect-running"
+        old = os.environ.get("PREFECT_HOME")
+        os.environ["PREFECT_HOME"] = str(self.home)
+        try:
+            self.server = LocalPrefectServer(services=True, log_path=self.home / "server.log")
+            self.api_url = self.server.start()
+        finally:
+            if old is None:
+                os.environ.pop("PREFECT_HOME", None)
+            else:
+                os.environ["PREFECT_HOME"] = old
+        assert self.server.process is not None
+        self.process = psutil.Process(self.server.process.pid)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds so far of the server and its children."""
+        members = [self.process, *self.process.children(recursive=True)]
+        return sum(_cpu_seconds(m) for m in members)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
 def end_to_end(
-    base: str, pages: int, root: str, workdir: Path, *, fresh_home: bool = False
+    base: str,
+    pages: int,
+    root: str,
+    workdir: Path,
+    *,
+    fresh_home: bool = False,
+    server: RunningServer | None = None,
 ) -> dict[str, Any]:
-    """`newsarchive crawl` (the crawl_source flow) in a subprocess, with its own Prefect home."""
+    """`newsarchive crawl` (the crawl_source flow) in a subprocess: with its own private
+    Prefect server (its start timed), or against `server`, whose CPU during the run is
+    counted as the role `prefect-server` and in the run's CPU seconds."""
     config = Path(root).parent / f"{Path(root).name}.yaml"
     config.write_text(yaml.safe_dump(bench_config(base, pages)))
     env = child_env()
-    env["PREFECT_HOME"] = str(prefect_home(workdir, fresh=fresh_home))
+    if server is None:
+        env["PREFECT_HOME"] = str(prefect_home(workdir, fresh=fresh_home))
+    else:
+        env["PREFECT_HOME"] = str(server.home)
+        env["PREFECT_API_URL"] = server.api_url
     cmd = [sys.executable, "-m", "flows.cli", "crawl", "--config", str(config)]
     cmd += ["--root", root, "--quiet"]
     roles: dict[str, dict[str, float]] = {}
+    server_before = server.cpu_seconds() if server else 0.0
     seconds, rss, tree, cpu = run_child(cmd, None, env, roles=roles)
+    if server is not None:
+        server_cpu = server.cpu_seconds() - server_before
+        roles["prefect-server"] = {"cpu_s": round(server_cpu, 2), "processes": 1}
+        cpu += server_cpu
     from storage.views import connect
 
     con = connect(root)
@@ -130,7 +177,7 @@ def end_to_end(
         "peak_tree_rss": tree,
         "fetched": pages + 1,
         "articles_stored": int(stored[0]) if stored else 0,
-        "prefect_home": "fresh" if fresh_home else "migrated",
+        "prefect_home": "running server" if server else "fresh" if fresh_home else "migrated",
         "cpu_by_role": roles,
     }
 
@@ -251,7 +298,13 @@ def run_child(
 
 
 def measure(
-    mode: str, base: str, pages: int, workdir: Path, *, fresh_home: bool = False
+    mode: str,
+    base: str,
+    pages: int,
+    workdir: Path,
+    *,
+    fresh_home: bool = False,
+    server: RunningServer | None = None,
 ) -> dict[str, Any]:
     env = child_env()
     if mode in ("bare", "naive"):
@@ -264,6 +317,9 @@ def measure(
     root = tempfile.mkdtemp(prefix=f"bench-{mode}-", dir=workdir)
     if mode == "e2e":
         return end_to_end(base, pages, root, workdir, fresh_home=fresh_home)
+    if mode == "e2e-server":
+        assert server is not None
+        return end_to_end(base, pages, root, workdir, server=server)
     result_path = str(Path(root) / "result.json")
     job = crawl_job(source, root, crawl_id=new_crawl_id(), result_path=result_path)
     job["warc_thread"] = mode != "inline"  # inline: WARC written on the reactor thread
@@ -306,10 +362,15 @@ def _cpu_seconds(proc: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def start_server(pages: int, realistic: bool = True) -> tuple[subprocess.Popen[str], str]:
+def start_server(
+    pages: int, realistic: bool = True, pregenerate: bool = True
+) -> tuple[subprocess.Popen[str], str]:
+    """The fixture site in its own process; with `pregenerate` it renders every article
+    before it answers (not timed), as a site serving from its cache would."""
     proc = subprocess.Popen(
         [sys.executable, str(SERVER), "--generate", str(pages)]
-        + (["--realistic"] if realistic else []),
+        + (["--realistic"] if realistic else [])
+        + (["--pregenerate"] if pregenerate else []),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -334,20 +395,40 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="e2e: a new Prefect home per run (its database migrations included)",
     )
+    parser.add_argument(
+        "--render-per-request",
+        action="store_true",
+        help="the site renders each article when it is requested (~1 ms CPU per fetch on "
+        "the measured cores; sessions 1-4 measured this way)",
+    )
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    server, base = start_server(args.pages, realistic=not args.small_pages)
+    server, base = start_server(
+        args.pages, realistic=not args.small_pages, pregenerate=not args.render_per_request
+    )
     site = psutil.Process(server.pid)
     table: dict[str, Any] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="crawl-bench-") as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="crawl-bench-") as tmp,
+            contextlib.ExitStack() as stack,
+        ):
+            running = None
+            if "e2e-server" in modes:
+                running = RunningServer(Path(tmp))
+                stack.callback(running.stop)
             for mode in modes:
                 runs = args.naive_runs if mode == "naive" else args.runs
                 samples = []
                 for i in range(runs):
                     site_before = _cpu_seconds(site)
                     sample = measure(
-                        mode, base, args.pages, Path(tmp), fresh_home=args.fresh_prefect_home
+                        mode,
+                        base,
+                        args.pages,
+                        Path(tmp),
+                        fresh_home=args.fresh_prefect_home,
+                        server=running,
                     )
                     sample["site_cpu_seconds"] = _cpu_seconds(site) - site_before
                     sample["pages_per_s"] = sample["fetched"] / sample["seconds"]
@@ -381,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                             s["site_cpu_ms_per_page"] for s in samples
                         ),
                     }
-                    if mode == "e2e":
+                    if mode.startswith("e2e"):
                         table[mode]["median_cpu_s_by_role"] = median_roles(samples)
     finally:
         server.kill()
@@ -390,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     naive = table.get("naive", {}).get("median_pages_per_s")
     print(f"\ncrawl throughput, {args.pages} generated articles on 127.0.0.1, median of runs")
     print(
-        f"{'mode':<8}{'pages/s':>10}{'seconds':>10}{'CPU ms/pg':>11}{'site ms/pg':>12}"
+        f"{'mode':<11}{'pages/s':>10}{'seconds':>10}{'CPU ms/pg':>11}{'site ms/pg':>12}"
         f"{'peak RSS MB':>14}{'tree MB':>10}{'vs bare':>10}{'vs naive':>10}"
     )
     for mode, row in table.items():
@@ -399,16 +480,19 @@ def main(argv: list[str] | None = None) -> int:
         rss_mb = f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] else "-"
         tree_mb = f"{row['peak_tree_rss_mb']:.0f}" if row["peak_tree_rss_mb"] else "-"
         print(
-            f"{mode:<8}{row['median_pages_per_s']:>10.0f}{row['median_seconds']:>10.1f}"
+            f"{mode:<11}{row['median_pages_per_s']:>10.0f}{row['median_seconds']:>10.1f}"
             f"{row['median_cpu_ms_per_page']:>11.2f}{row['median_site_cpu_ms_per_page']:>12.2f}"
             f"{rss_mb:>14}{tree_mb:>10}{ratio:>10}"
             f"{vs_naive:>10}"
         )
-    if "e2e" in table:
+    for mode in ("e2e", "e2e-server"):
+        if mode not in table:
+            continue
+        home = "fresh per run" if args.fresh_prefect_home else "migrated before"
+        how = "running Prefect server" if mode == "e2e-server" else f"Prefect home {home}"
         print(
-            "e2e CPU seconds by role (median of runs; "
-            f"Prefect home {'fresh per run' if args.fresh_prefect_home else 'migrated before'}): "
-            + ", ".join(f"{k} {v:.2f}" for k, v in table["e2e"]["median_cpu_s_by_role"].items())
+            f"{mode} CPU seconds by role (median of runs; {how}): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in table[mode]["median_cpu_s_by_role"].items())
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -417,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "pages": args.pages,
         "realistic_pages": not args.small_pages,
+        "site_renders_per_request": args.render_per_request,
         "concurrency_per_domain": CONCURRENCY,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -329,26 +329,27 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     sources = config.resolved(args.sources or None)  # unknown name -> ConfigError, exit 2
     with contextlib.ExitStack() as stack:
-        # While a private Prefect server boots (seconds), the crawls already run and the
-        # extraction pools start (spawn, imports): each source's flow run
-        # takes over its crawl (its first crawl attempt) and its pool. All of it starts
-        # before prefect is imported (a second of CPU the boots overlap).
+        # While prefect and the flows are imported (~2 s) and a private Prefect server
+        # boots (seconds), the crawls already run and the extraction pools start (spawn,
+        # imports): each source's flow run takes over its crawl (its first crawl attempt)
+        # and its pool. All of it starts before prefect is imported, with or without a
+        # configured Prefect API.
         server = launch_private_server()
-        crawls: dict[str, CrawlProcess] = {}
-        pools: dict[str, ProcessPoolExecutor] = {}
         if server is not None:
             stack.callback(server.stop)
-            from crawlers.runner import start_crawl
-            from flows.prestart import CRAWL_SOURCES_PARALLEL, absolute_root, start_pool
+        from crawlers.runner import start_crawl
+        from flows.prestart import CRAWL_SOURCES_PARALLEL, absolute_root, start_pool
 
-            root = absolute_root(args.root)
-            for source in sources[:CRAWL_SOURCES_PARALLEL]:  # those the flow runs first
-                crawls[source.name] = stack.enter_context(
-                    start_crawl(source, root, max_pages=args.max_pages)
-                )
-            for source in sources[:CRAWL_SOURCES_PARALLEL]:
-                pools[source.name] = pool = start_pool(None)
-                stack.callback(pool.shutdown, cancel_futures=True)  # a no-op once a run took it
+        crawls: dict[str, CrawlProcess] = {}
+        pools: dict[str, ProcessPoolExecutor] = {}
+        root = absolute_root(args.root)
+        for source in sources[:CRAWL_SOURCES_PARALLEL]:  # those the flow runs first
+            crawls[source.name] = stack.enter_context(
+                start_crawl(source, root, max_pages=args.max_pages)
+            )
+        for source in sources[:CRAWL_SOURCES_PARALLEL]:
+            pools[source.name] = pool = start_pool(None)
+            stack.callback(pool.shutdown, cancel_futures=True)  # a no-op once a run took it
         from flows.pipeline import crawl_sources, started_crawls, started_pools
 
         with prefect_api(server), started_crawls(crawls), started_pools(pools):
