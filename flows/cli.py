@@ -243,6 +243,30 @@ def _api_configured() -> bool:
     return bool(PREFECT_API_URL.value())
 
 
+class PrefectApiError(Exception):
+    """The Prefect API the environment names does not answer."""
+
+
+def check_api_answers(timeout: float = 10.0) -> None:
+    """With PREFECT_API_URL in the environment: raise PrefectApiError when nothing answers
+    there (refused, unknown host, timeout), so that `crawl` fails before it starts crawls
+    that no flow would take over. Any HTTP answer counts (Prefect Cloud wants a key)."""
+    import urllib.error
+    import urllib.request
+
+    url = os.environ.get("PREFECT_API_URL", "").strip()
+    if not url:
+        return
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise PrefectApiError(f"the Prefect API at {url} does not answer: {reason}") from None
+
+
 def launch_private_server() -> LocalPrefectServer | None:
     """Without a configured Prefect API: launch this command's private server now, without
     waiting for it (pass it to `prefect_api`), so the command can work while it boots.
@@ -334,6 +358,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         # imports): each source's flow run takes over its crawl (its first crawl attempt)
         # and its pool. All of it starts before prefect is imported, with or without a
         # configured Prefect API.
+        check_api_answers()  # a configured API that is down: fail before anything starts
         server = launch_private_server()
         if server is not None:
             stack.callback(server.stop)

@@ -199,6 +199,29 @@ def test_crawl_reports_failed_source_and_failed_urls_exit_1(
     assert "Traceback" not in err
 
 
+def test_crawl_with_a_configured_api_that_does_not_answer_starts_nothing(
+    demo_server: DemoServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`crawl` starts its crawls before it imports Prefect; with PREFECT_API_URL naming a
+    server that is down it must fail in one line before any of that (nothing archived)."""
+    from flows.demo import demo_config
+    from flows.server import free_port
+
+    api = f"http://127.0.0.1:{free_port()}/api"  # nothing listens there
+    monkeypatch.setenv("PREFECT_API_URL", api)
+    config = tmp_path / "sources.yaml"
+    config.write_text(yaml.safe_dump(demo_config(demo_server.base_url)))
+    root = tmp_path / "archive"
+    code = main(["crawl", "--config", str(config), "--root", str(root), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert not root.exists()  # no crawl ran
+    assert code == 1
+    assert api in err and "does not answer" in err and "\n" not in err, err
+
+
 def test_crawl_on_its_private_server_records_runs_tasks_logs_and_artifact(
     demo_server: DemoServer, tmp_path: Path
 ) -> None:
