@@ -18,6 +18,9 @@ child process, over `--runs` runs (median reported):
          timed runs, and shared by them, as a user's ~/.prefect is after the first run;
          `--fresh-prefect-home` gives each run a new one (the first run ever: the server
          then also runs all of Prefect's database migrations, ~5-6 s CPU).
+  e2e-server  the same against a Prefect server with its services, started before the
+         runs and left running, as a deployment's is (schedules need one): PREFECT_API_URL
+         names it, and its CPU during each run is counted in the run's CPU seconds.
 
 The generated articles are realistic news pages (~64 KB, ~1,450 elements: unique text in
 a heavy template with mega-menu, related, most-read, comments, footer, inline script and
@@ -28,7 +31,10 @@ measured child and everything it waited for, per fetch: unlike pages/s it hardly
 on what else the machine is doing. "site ms/pg" is the CPU the fixture server itself spent
 per fetch during the run: it shares the 2 cores with the measured process (a real news
 site's server does not), which costs the modes that keep both cores busy (e2e) and hardly
-the single-process ones (bare, naive). Prints a table; writes JSON to
+the single-process ones (bare, naive). So the site renders every article before the runs
+(not timed) and serves bytes from memory, ~0.2 ms of CPU per fetch, as a site answering
+from its cache would; `--render-per-request` renders each page when it is fetched instead
+(~1.2 ms per fetch: how sessions 1-4 measured). Prints a table; writes JSON to
 benchmarks/results/crawl_throughput.json.
 
     .venv/bin/python benchmarks/crawl_throughput.py [--pages 5000] [--runs 3] [--modes bare,crawl]
@@ -387,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--naive-runs", type=int, default=1, help="naive mode is slow")
-    parser.add_argument("--modes", default="bare,crawl,inline,naive,e2e")
+    parser.add_argument("--modes", default="bare,crawl,inline,naive,e2e,e2e-server")
     parser.add_argument("--out", default=str(RESULTS / "crawl_throughput.json"))
     parser.add_argument("--small-pages", action="store_true", help="4 KB pages, not ~64 KB")
     parser.add_argument(
