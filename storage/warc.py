@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import pyarrow as pa
 from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date, iso_date_to_datetime
@@ -514,6 +515,99 @@ class WarcWriter:
 
 
 # -- reading -------------------------------------------------------------------------------
+#: Content codings warcio's `content_stream()` decodes correctly. Others take
+#: `_decoded_payload`: warcio's `br` decoder fails to start with brotli >= 1.2 (every br
+#: record was unreadable), it has no `zstd`, and it returns a list such as `gzip, gzip`
+#: undecoded. Scrapy asks for all four (`Accept-Encoding: gzip, deflate, br, zstd`).
+_WARCIO_CODINGS = (["gzip"], ["deflate"])
+_CHUNK = 1 << 16
+
+
+def _codings(http_headers: Any) -> list[str]:
+    """The Content-Encoding codings of a record's HTTP headers, in the order applied."""
+    if http_headers is None:
+        return []
+    value = http_headers.get_header("Content-Encoding")
+    if not value:
+        return []
+    codings = [c.strip().lower() for c in value.split(",")]
+    return [c for c in codings if c and c != "identity"]
+
+
+def _inflate(data: bytes, wbits: int, limit: int | None) -> bytes:
+    """zlib/gzip/raw deflate data; gzip members after the first are inflated too."""
+    out: list[bytes] = []
+    size = 0
+    while data:
+        d = zlib.decompressobj(wbits)
+        chunk = d.decompress(data, 0 if limit is None else max(limit - size, 1))
+        out.append(chunk)
+        size += len(chunk)
+        if (limit is not None and size >= limit) or not d.eof:
+            break
+        data = d.unused_data if wbits > zlib.MAX_WBITS else b""
+    return b"".join(out)
+
+
+def _unbrotli(data: bytes, limit: int | None) -> bytes:
+    import brotli  # a dependency (Scrapy decodes br with it too)
+
+    d = brotli.Decompressor()
+    out = [d.process(data, output_buffer_limit=_CHUNK)]
+    size = len(out[0])
+    while not d.is_finished() and (limit is None or size < limit):
+        chunk = d.process(b"", output_buffer_limit=_CHUNK)
+        if not chunk:
+            break
+        out.append(chunk)
+        size += len(chunk)
+    return b"".join(out)
+
+
+def _unzstd(data: bytes, limit: int | None) -> bytes:
+    try:
+        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        from backports import zstd  # type: ignore[import-not-found,unused-ignore,no-redef]
+    return bytes(zstd.ZstdDecompressor().decompress(data, -1 if limit is None else limit))
+
+
+def _decode(data: bytes, coding: str, limit: int | None) -> bytes:
+    if coding in ("gzip", "x-gzip"):
+        return _inflate(data, 16 + zlib.MAX_WBITS, limit)
+    if coding == "deflate":
+        try:
+            return _inflate(data, zlib.MAX_WBITS, limit)  # zlib-wrapped, as RFC 9110 says
+        except zlib.error:
+            return _inflate(data, -zlib.MAX_WBITS, limit)  # raw deflate, as some servers send
+    if coding == "br":
+        return _unbrotli(data, limit)
+    if coding == "zstd":
+        return _unzstd(data, limit)
+    raise ValueError(f"unknown content coding {coding!r}")
+
+
+def _decoded_payload(record: Any, codings: list[str], max_payload: int | None) -> bytes:
+    """The payload with every content coding undone (the last applied first), bounded by
+    `max_payload` (+1 byte, so the caller sees it was cut). A coding that is unknown or
+    fails leaves the bytes as archived, as warcio does."""
+    stream = record.raw_stream
+    if (record.http_headers.get_header("Transfer-Encoding") or "").lower() == "chunked":
+        stream = ChunkedDataReader(stream)  # another tool's WARC: de-chunk, do not decode
+    data = stream.read()
+    limit = None if max_payload is None else max_payload + 1
+    try:
+        decoded = data
+        for i in range(len(codings) - 1, -1, -1):
+            # An inner coding's bytes are compressed: a step before the last gets more room.
+            room = limit if limit is None or i == 0 else limit + (1 << 20)
+            decoded = _decode(decoded, codings[i], room)
+    except Exception as e:  # undecodable: the archived bytes are the payload
+        log.debug("payload left encoded (%s): %s", ",".join(codings), e)
+        return bytes(data)
+    return decoded
+
+
 def _parse_record(record: Any, max_payload: int | None) -> WarcRecordData:
     rh = record.rec_headers
     date_s = rh.get_header("WARC-Date")
@@ -532,14 +626,15 @@ def _parse_record(record: Any, max_payload: int | None) -> WarcRecordData:
         content_type = record.http_headers.get_header("Content-Type")
     else:
         content_type = record.content_type
-    stream = record.content_stream()
-    truncated = False
-    if max_payload is None:
-        payload = stream.read()
+    codings = _codings(record.http_headers)
+    if codings and codings not in _WARCIO_CODINGS:
+        payload = _decoded_payload(record, codings, max_payload)
     else:
-        payload = stream.read(max_payload + 1)
-        if len(payload) > max_payload:
-            payload, truncated = payload[:max_payload], True
+        stream = record.content_stream()
+        payload = stream.read() if max_payload is None else stream.read(max_payload + 1)
+    truncated = False
+    if max_payload is not None and len(payload) > max_payload:
+        payload, truncated = payload[:max_payload], True
     return WarcRecordData(
         record_type=record.rec_type,
         target_uri=rh.get_header("WARC-Target-URI"),
