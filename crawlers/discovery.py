@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import logging
@@ -99,12 +100,16 @@ def maybe_gunzip(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
     return out.getvalue()
 
 
-def _root(data: bytes) -> etree._Element:
+def _root(data: bytes, base_url: str | None = None) -> etree._Element:
+    # Whitespace and a UTF-8 byte order mark before `<?xml`, in either order, are common
+    # (PHP templates); left in, libxml2's recovery mangles the document (`&amp;` dropped).
     data = maybe_gunzip(data).lstrip()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :].lstrip()
     if not data:
         raise DiscoveryError("empty document")
     try:
-        root = etree.fromstring(data, parser=_parser())
+        root = etree.fromstring(data, parser=_parser(), base_url=base_url)
     except etree.XMLSyntaxError as exc:
         raise DiscoveryError(f"not XML: {exc}") from None
     if root is None:
@@ -143,21 +148,41 @@ def _http_url(href: str | None, base_url: str) -> str | None:
     return url if ok else None
 
 
+def _base(el: etree._Element, base_url: str) -> str:
+    """The base URL in effect at `el`: its `xml:base` chain (Atom feeds use it) over the
+    document's URL."""
+    try:
+        return el.base or base_url
+    except ValueError:  # a base libxml2 cannot decode
+        return base_url
+
+
+def _item_link(item: etree._Element) -> str | None:
+    """An RSS item's `<link>` text: the first link element that has text (an empty
+    `<atom:link href=... rel=...>` may come before it)."""
+    for child in item:
+        if _local(child.tag) == "link":
+            text = _text(child)
+            if text:
+                return text
+    return None
+
+
 def parse_feed(data: bytes, base_url: str) -> list[Entry]:
     """Entries of an RSS 2.0, RSS 1.0 (RDF) or Atom feed, in document order."""
-    root = _root(data)
+    root = _root(data, base_url)
     kind = _local(root.tag)
     entries: list[Entry] = []
     if kind == "feed":  # Atom
         for item in root:
             if _local(item.tag) != "entry":
                 continue
-            href = None
+            href = link_el = None
             for link in item:
                 if _local(link.tag) == "link" and link.get("rel", "alternate") == "alternate":
-                    href = link.get("href")
+                    href, link_el = link.get("href"), link
                     break
-            url = _http_url(href, base_url)
+            url = _http_url(href, _base(link_el, base_url)) if link_el is not None else None
             if url:
                 entries.append(
                     Entry(
@@ -174,12 +199,12 @@ def parse_feed(data: bytes, base_url: str) -> list[Entry]:
     for item in root.iter():
         if _local(item.tag) != "item":
             continue
-        href = _text(_child(item, "link"))
+        href = _item_link(item)
         if not href:
             guid = _child(item, "guid")
             if guid is not None and guid.get("isPermaLink", "true").lower() == "true":
                 href = _text(guid)
-        url = _http_url(href, base_url)
+        url = _http_url(href, _base(item, base_url))
         if url:
             published = parse_date(_text(_child(item, "pubdate"))) or parse_date(
                 _text(_child(item, "date"))  # dc:date in RSS 1.0
@@ -219,7 +244,7 @@ def parse_sitemap(data: bytes, base_url: str) -> Sitemap:
 def parse_robots_sitemaps(text: str, base_url: str = "") -> list[str]:
     """The `Sitemap:` URLs a robots.txt lists (case-insensitive key, anywhere in the file)."""
     found: list[str] = []
-    for line in text.splitlines():
+    for line in text.lstrip("\ufeff").splitlines():  # a byte order mark before line 1
         key, sep, value = line.partition(":")
         if sep and key.strip().lower() == "sitemap":
             url = _http_url(value.split("#", 1)[0].strip(), base_url)

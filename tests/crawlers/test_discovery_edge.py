@@ -1,0 +1,195 @@
+"""URL discovery on real-world document shapes: byte order marks, gzip served every way,
+sitemap loops, foreign news namespaces, xml:base, extra link elements."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from crawl_helpers import site_source
+
+from crawlers.runner import CrawlResult, run_crawl
+from storage.pages import read_pages
+
+BOM = codecs.BOM_UTF8
+URLSET = '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"{ns}>{body}</urlset>'
+ARTICLE = "<html><head><title>{0}</title></head><body><article><p>{0}</p></article></body></html>"
+
+#: path -> (body, headers); `__BASE__` in a body becomes the server's base URL; the body
+#: is gzipped when served for a `.gz` path or with `Content-Encoding: gzip`.
+Routes = dict[str, tuple[bytes, dict[str, str]]]
+
+
+@contextmanager
+def routes_site(routes: Routes) -> Iterator[tuple[str, Counter[str]]]:
+    """`routes` served on 127.0.0.1, port 0 (404 for any other path); yields the base URL
+    and a Counter of the paths requested (with their query strings)."""
+    hits: Counter[str] = Counter()
+    base: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            hits[self.path] += 1
+            if self.path not in routes:
+                self.send_error(404)
+                return
+            body, headers = routes[self.path]
+            body = body.replace(b"__BASE__", base[0].encode())
+            if headers.get("Content-Encoding") == "gzip" or self.path.endswith(".gz"):
+                body = gzip.compress(body)
+            self.send_response(200)
+            for name, value in {"Content-Type": "text/html", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    base.append(f"http://127.0.0.1:{httpd.server_address[1]}")
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield base[0], hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def articles(*paths: str) -> Routes:
+    return {p: (ARTICLE.format(p).encode(), {}) for p in paths}
+
+
+def crawl(tmp_path: Path, base: str, **overrides: Any) -> tuple[CrawlResult, list[dict[str, Any]]]:
+    settings: dict[str, Any] = {
+        "start_urls": [],
+        "feeds": [],
+        "sitemaps": [],
+        "obey_robots": False,
+        "retry_times": 0,
+        "max_depth": 1,
+    }
+    settings.update(overrides)
+    root = str(tmp_path / "archive")
+    result = run_crawl(site_source(base, **settings), root)
+    rows = read_pages(root, "site", crawl_id=result.crawl_id).to_pylist()
+    return result, rows
+
+
+def by_path(base: str, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["url"].removeprefix(base): r for r in rows}
+
+
+def test_sitemaps_with_bom_gzip_served_every_way_loops_and_foreign_news_namespace(
+    tmp_path: Path,
+) -> None:
+    xml = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    index = xml + (
+        b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<sitemap><loc>__BASE__/index.xml</loc></sitemap>"  # itself
+        b"<sitemap><loc> __BASE__/a.xml.gz </loc><lastmod>2026-11-20</lastmod></sitemap>"
+        b"<sitemap><loc>__BASE__/b.xml</loc><lastmod>2026-11-20T08:00Z</lastmod></sitemap>"
+        b"<sitemap><loc>__BASE__/loop.xml</loc><lastmod>garbage</lastmod></sitemap>"
+        b"</sitemapindex>"
+    )
+    loop = xml + (  # a second index listing the first one again (A -> B -> A)
+        b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<sitemap><loc>__BASE__/index.xml</loc></sitemap>"
+        b"<sitemap><loc>__BASE__/loop.xml</loc></sitemap></sitemapindex>"
+    )
+    # A byte order mark, then a newline, before <?xml (libxml2 then dropped the `&amp;`).
+    a = (
+        BOM
+        + b"\n"
+        + xml
+        + URLSET.format(
+            ns="",
+            body="<url><loc>\n   __BASE__/2026/11/a.html?id=1&amp;p=2\n   </loc>"
+            "<lastmod>2026-11-20T08:00:00+01:00</lastmod></url>",
+        ).encode()
+    )
+    b = URLSET.format(
+        ns=' xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"',
+        body="<url><image:image><image:loc>__BASE__/img/b.jpg</image:loc></image:image>"
+        "<loc>__BASE__/2026/11/b.html</loc></url>",
+    ).encode()
+    # Google News under another prefix and the old namespace URI: the URI is what counts.
+    news = URLSET.format(
+        ns=' xmlns:gn="http://www.google.com/schemas/sitemap-news/0.9"',
+        body="<url><loc>__BASE__/2026/11/n.html</loc><gn:news><gn:publication>"
+        "<gn:name>T</gn:name></gn:publication><gn:title>Ferry &amp; bridge</gn:title>"
+        "<gn:publication_date>2026-11-21T09:00:00+01:00</gn:publication_date></gn:news></url>",
+    ).encode()
+    robots = (
+        "\ufeffSitemap: /index.xml\r\nUser-agent: Googlebot\r\nDisallow: /x\r\n\r\n"
+        "User-agent: *\r\nDisallow:\r\nsitemap: __BASE__/news.xml\r\n"
+    ).encode()
+    routes: Routes = {
+        "/robots.txt": (robots, {"Content-Type": "text/plain"}),
+        "/index.xml": (index, {"Content-Type": "text/xml"}),
+        "/loop.xml": (loop, {"Content-Type": "application/xml"}),
+        # A .xml.gz file as such, and a sitemap compressed on the wire.
+        "/a.xml.gz": (a, {"Content-Type": "application/octet-stream"}),
+        "/b.xml": (b, {"Content-Type": "application/xml", "Content-Encoding": "gzip"}),
+        "/news.xml": (news, {"Content-Type": "application/xml"}),
+        **articles("/2026/11/a.html?id=1&p=2", "/2026/11/b.html", "/2026/11/n.html"),
+    }
+    with routes_site(routes) as (base, hits):
+        result, rows = crawl(tmp_path, base, sitemaps=[base + "/robots.txt"])
+    assert hits == Counter({p: 1 for p in routes})  # each once, nothing else (no image)
+    assert result.counts.get("bad_sitemap", 0) == 0
+    pages = by_path(base, rows)
+    assert {p: r["discovered_via"] for p, r in pages.items()} == {p: "sitemap" for p in routes}
+    news_row = pages["/2026/11/n.html"]
+    assert news_row["title_hint"] == "Ferry & bridge"
+    assert news_row["published_hint"].isoformat() == "2026-11-21T08:00:00+00:00"
+
+
+def test_feeds_with_xml_base_extra_link_elements_and_relative_autodiscovery(
+    tmp_path: Path,
+) -> None:
+    home = (
+        b'<html><head><base href="/news/"><link rel="alternate" type="application/atom+xml"'
+        b' href="atom.xml"><link rel="Alternate" type="application/rss+xml; charset=utf-8"'
+        b' href="//127.0.0.1:__PORT__/rss"></head><body></body></html>'
+    )
+    atom = BOM + (
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"'
+        b' xml:base="__BASE__/2026/"><entry xml:base="11/"><title>A</title>'
+        b'<link rel="self" href="/api/a"/><link href="a.html"/></entry>'
+        b'<entry><link rel="edit" href="/edit/b"/><link rel="enclosure" href="/b.mp3"/>'
+        b'<link rel="alternate" type="text/html" href="11/b.html"/></entry></feed>'
+    )
+    rss = (
+        b'<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
+        b'<atom:link href="__BASE__/rss" rel="self"/>'
+        b'<item><title>C</title><atom:link rel="related" href="/elsewhere"/>'
+        b'<link>/2026/11/c.html</link><guid isPermaLink="false">c-1</guid></item>'
+        b"<item><link><![CDATA[ __BASE__/2026/11/d.html?a=1&b=2 ]]></link></item>"
+        b"<item><guid>__BASE__/2026/11/e.html</guid></item>"
+        b"</channel></rss>"
+    )
+    found = ["/2026/11/a.html", "/2026/11/b.html", "/2026/11/c.html"]
+    found += ["/2026/11/d.html?a=1&b=2", "/2026/11/e.html"]
+    routes: Routes = {
+        "/": (home, {}),
+        "/news/atom.xml": (atom, {"Content-Type": "text/xml"}),
+        "/rss": (rss, {"Content-Type": "application/octet-stream"}),
+        **articles(*found),
+    }
+    with routes_site(routes) as (base, hits):
+        port = base.rsplit(":", 1)[1].encode()
+        routes["/"] = (home.replace(b"__PORT__", port), {})
+        result, rows = crawl(tmp_path, base, start_urls=[base + "/"])
+    assert hits == Counter({p: 1 for p in routes})
+    assert result.counts.get("bad_feed", 0) == 0
+    vias = {p: r["discovered_via"] for p, r in by_path(base, rows).items()}
+    assert vias == {"/": "start", **{p: "feed" for p in routes if p != "/"}}
