@@ -720,8 +720,17 @@ class PresetRefererMiddleware(RefererMiddleware):
         return super().get_processed_request(request, response)
 
 
+#: The robots.txt a site "has" while its robots.txt answers 5xx (RFC 9309 2.3.1.3).
+DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
+
+
 class PoliteRobotsTxtMiddleware(RobotsTxtMiddleware):
-    """Scrapy's robots.txt middleware, plus the `Crawl-delay` it leaves unapplied."""
+    """Scrapy's robots.txt middleware, plus the `Crawl-delay` it leaves unapplied, and
+    RFC 9309's rule for a robots.txt answering 5xx (after its retries): the whole site is
+    disallowed for this crawl. Scrapy parses the error page's body instead, which allows
+    everything. 4xx (404, 410, 429, ...) still means no rules (RFC 9309 2.3.1.3);
+    refused pages get no rows, so the next run asks for robots.txt again.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
@@ -735,6 +744,13 @@ class PoliteRobotsTxtMiddleware(RobotsTxtMiddleware):
             request.meta["autothrottle_dont_adjust_delay"] = True
 
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        if response.status >= 500:
+            logger.warning(
+                "robots.txt of %s answered %d: the site is disallowed for this crawl (RFC 9309)",
+                netloc,
+                response.status,
+            )
+            response = response.replace(body=DISALLOW_ALL)
         await super()._parse_robots(response, netloc, request)
         parser = self._parsers.get(netloc)
         getter = getattr(parser, "crawl_delay", None)

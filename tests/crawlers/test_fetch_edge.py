@@ -156,3 +156,42 @@ def test_every_content_coding_scrapy_asks_for_is_archived_raw_and_read_back_deco
             str(tmp_path), row["warc_file"], row["warc_offset"], row["warc_length"], max_payload=20
         )
         assert capped.payload == HTML[:20] and capped.truncated, path
+
+
+def _robots_site(status: bytes) -> dict[str, Route]:
+    page = http(b"HTTP/1.1 200 OK", [(b"Content-Length", str(len(HTML)).encode())], HTML)
+    error_page = b"<html><body>Service unavailable</body></html>"
+    robots = http(
+        b"HTTP/1.1 " + status,
+        [(b"Content-Type", b"text/html"), (b"Content-Length", str(len(error_page)).encode())],
+        error_page,
+    )
+    return {"/robots.txt": robots, "/2026/11/story.html": page}
+
+
+def test_robots_txt_answering_5xx_disallows_the_site_for_the_crawl(tmp_path: Path) -> None:
+    # RFC 9309 2.3.1.3: a 5xx robots.txt means complete disallow. Scrapy parsed the error
+    # page as robots.txt instead (no rules: everything allowed).
+    with raw_site(_robots_site(b"503 Service Unavailable")) as (base, hits):
+        source = site_source(
+            base,
+            start_urls=[base + "/2026/11/story.html"],
+            feeds=[],
+            sitemaps=[],
+            retry_times=1,
+            retry_backoff=0.0,
+        )
+        result = run_crawl(source, str(tmp_path))
+    assert hits == Counter({"/robots.txt": 2})  # first attempt + 1 retry, then nothing
+    assert result.robots_forbidden == 1
+    rows = read_pages(str(tmp_path), "site").to_pylist()
+    assert [(r["url"], r["status"]) for r in rows] == [(base + "/robots.txt", 503)] * 2
+
+
+def test_robots_txt_answering_4xx_allows_the_site(tmp_path: Path) -> None:
+    for status in (b"404 Not Found", b"410 Gone", b"429 Too Many Requests"):
+        root = tmp_path / status.split()[0].decode()
+        with raw_site(_robots_site(status)) as (base, hits):
+            rows = crawl(base, ["/2026/11/story.html"], root, obey_robots=True)
+        assert hits["/2026/11/story.html"] == 1, status
+        assert rows["/2026/11/story.html"]["status"] == 200
