@@ -13,6 +13,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import scrapy
 from scrapy.http import Response, TextResponse
+from w3lib.html import get_meta_refresh
 
 from crawlers import discovery
 from crawlers.config import ResolvedSource, parse_duration
@@ -21,6 +22,12 @@ from storage.urls import canonical_key, canonicalize_url, url_key
 logger = logging.getLogger(__name__)
 
 #: Scheduler priorities: discovery documents first, then articles, then navigation pages.
+#: A meta refresh is followed when its delay is under this many seconds (Scrapy's default
+#: METAREFRESH_MAXDELAY: longer ones reload a live page, they do not move it) and it is
+#: in the page's first REFRESH_SCAN bytes (as in Scrapy's MetaRefreshMiddleware).
+REFRESH_MAX_DELAY = 100.0
+REFRESH_SCAN = 4096
+
 PRIORITY = {"robots": 40, "sitemap": 30, "feed": 30, "start": 20, "article": 10, "page": 0}
 
 
@@ -337,7 +344,12 @@ class NewsSpider(scrapy.Spider):
 
     def follow_links(self, response: Response, body: bytes) -> Iterator[scrapy.Request]:
         depth = int(response.meta.get("na_depth", 0))
-        if not self.source.follow_links or depth >= self.max_depth:
+        links = self.source.follow_links and depth < self.max_depth
+        # A `<meta http-equiv="refresh">` page is a redirect (CMSes leave one where an
+        # article moved): followed like an HTTP redirect, whatever the depth. A substring
+        # test of the first 4 KB first: ~2.6 us per page (the whole 66 KB page: ~37 us).
+        refresh = b"efresh" in body[:REFRESH_SCAN].lower()
+        if not (links or refresh):
             return
         if not isinstance(response, TextResponse) or response.status == 304:
             if response.status == 304 and body:
@@ -353,23 +365,55 @@ class NewsSpider(scrapy.Spider):
             else:
                 return
         assert isinstance(response, TextResponse)
+        if refresh and (req := self.follow_refresh(response, depth)):
+            yield req
+        if not links:
+            return
         for href in self.extract_hrefs(response):
             if req := self.make_request(
                 href, via="link", kind="page", depth=depth + 1, referrer=response.url
             ):
                 yield req
 
+    def follow_refresh(self, response: TextResponse, depth: int) -> scrapy.Request | None:
+        """The target of a page's meta refresh (delay under Scrapy's default
+        METAREFRESH_MAXDELAY, 100 s), requested as the page was: same discovery, depth,
+        kind and hints (an article moved stays an article, a start page a start page)."""
+        try:
+            interval, url = get_meta_refresh(response.text[:REFRESH_SCAN], self.base_of(response))
+        except ValueError:
+            return None
+        if not url or interval is None or interval >= REFRESH_MAX_DELAY:
+            return None
+        meta = response.meta
+        kind: str = meta["na_kind"] if meta.get("na_kind") in ("article", "start") else "page"
+        return self.make_request(
+            url,
+            via=meta.get("na_via") or "link",
+            kind=kind,
+            depth=depth,
+            referrer=response.url,
+            title_hint=meta.get("na_title_hint"),
+            published_hint=meta.get("na_published_hint"),
+        )
+
     @staticmethod
-    def extract_hrefs(response: TextResponse) -> Iterable[str]:
-        """Absolute URLs of `<a href>` and `<area href>` links, honouring `<base href>`."""
+    def base_of(response: TextResponse) -> str:
+        """The URL relative links of the page resolve against (its `<base href>` if any)."""
         try:
             base = response.xpath("//base/@href").get()
+        except ValueError:  # not parseable as HTML at all
+            return response.url
+        return (_join(response.url, base) or response.url) if base else response.url
+
+    @classmethod
+    def extract_hrefs(cls, response: TextResponse) -> Iterable[str]:
+        """Absolute URLs of `<a href>` and `<area href>` links, honouring `<base href>`."""
+        try:
             hrefs = response.xpath("//a/@href | //area/@href").getall()
         except ValueError:  # not parseable as HTML at all
             return []
-        base_url = response.url
-        if base:
-            base_url = _join(response.url, base) or response.url
+        base_url = cls.base_of(response)
         joined = (_join(base_url, h) for h in hrefs if h.strip())
         return [url for url in joined if url]
 

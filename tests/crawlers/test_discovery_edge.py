@@ -1,5 +1,5 @@
 """URL discovery on real-world document shapes: byte order marks, gzip served every way,
-sitemap loops, foreign news namespaces, xml:base, extra link elements."""
+sitemap loops, foreign news namespaces, xml:base, extra link elements, meta refresh."""
 
 from __future__ import annotations
 
@@ -193,3 +193,40 @@ def test_feeds_with_xml_base_extra_link_elements_and_relative_autodiscovery(
     assert result.counts.get("bad_feed", 0) == 0
     vias = {p: r["discovered_via"] for p, r in by_path(base, rows).items()}
     assert vias == {"/": "start", **{p: "feed" for p in routes if p != "/"}}
+
+
+def test_meta_refresh_is_followed_like_a_redirect(tmp_path: Path) -> None:
+    def refresh(target: str, delay: str = "0") -> bytes:
+        return (
+            f'<html><head><meta http-equiv="Refresh" content="{delay}; URL=\'{target}\'">'
+            "</head><body>moved</body></html>"
+        ).encode()
+
+    feed = (
+        b"<rss><channel><item><title>Moved</title><link>/2026/11/old.html</link>"
+        b"<pubDate>Sat, 21 Nov 2026 08:00:00 GMT</pubDate></item></channel></rss>"
+    )
+    routes: Routes = {
+        "/": (refresh("/en/"), {}),  # the start URL is a landing page
+        # A refresh only for browsers without JavaScript: not a move.
+        "/en/": (
+            b'<html><head><noscript><meta http-equiv="refresh" content="0;url=/nojs">'
+            b'</noscript></head><body><a href="/2026/11/linked.html">x</a></body></html>',
+            {},
+        ),
+        "/feed": (feed, {"Content-Type": "application/rss+xml"}),
+        "/2026/11/old.html": (refresh("/2026/11/new.html"), {}),  # an article moved
+        # A live page reloading itself every 5 minutes: not a move either.
+        "/2026/11/linked.html": (refresh("/2026/11/reload.html", delay="300"), {}),
+        **articles("/2026/11/new.html"),
+    }
+    with routes_site(routes) as (base, hits):
+        _, rows = crawl(
+            tmp_path, base, start_urls=[base + "/"], feeds=[base + "/feed"], max_depth=1
+        )
+    assert hits == Counter({p: 1 for p in routes})
+    pages = by_path(base, rows)
+    assert (pages["/en/"]["discovered_via"], pages["/en/"]["depth"]) == ("start", 0)
+    moved = pages["/2026/11/new.html"]
+    assert (moved["discovered_via"], moved["referrer"]) == ("feed", base + "/2026/11/old.html")
+    assert moved["title_hint"] == "Moved" and moved["published_hint"] is not None
