@@ -145,6 +145,9 @@ class NewsSpider(scrapy.Spider):
         self.sitemap_cutoff: datetime | None = None
         if source.sitemap_max_age:
             self.sitemap_cutoff = now() - timedelta(seconds=parse_duration(source.sitemap_max_age))
+        # The sitemaps protocol allows 50 MB uncompressed (50,000 URLs with news and image
+        # tags take 20+ MB): a sitemap may be larger than a page (download_maxsize).
+        self.sitemap_maxsize = max(source.download_maxsize, discovery.MAX_DECOMPRESSED)
         self.seen: set[str] = set()  # url_keys scheduled in this run (bounded by the budget)
         self.scheduled = 0
         self.counts: Counter[str] = Counter()
@@ -198,6 +201,8 @@ class NewsSpider(scrapy.Spider):
             "na_title_hint": title_hint,
             "na_published_hint": published_hint,
         }
+        if kind == "sitemap":
+            meta["download_maxsize"] = self.sitemap_maxsize
         previous = self.conditional.get(target) if kind in callbacks else None
         if previous:
             if previous.get("etag"):

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from crawl_helpers import site_source
 
 from crawlers.runner import CrawlResult, run_crawl
@@ -230,3 +231,30 @@ def test_meta_refresh_is_followed_like_a_redirect(tmp_path: Path) -> None:
     moved = pages["/2026/11/new.html"]
     assert (moved["discovered_via"], moved["referrer"]) == ("feed", base + "/2026/11/old.html")
     assert moved["title_hint"] == "Moved" and moved["published_hint"] is not None
+
+
+@pytest.mark.parametrize("encoding", [{}, {"Content-Encoding": "gzip"}])
+def test_sitemap_larger_than_download_maxsize_is_read(
+    tmp_path: Path, encoding: dict[str, str]
+) -> None:
+    # 15,000 URLs, ~1.4 MB: over this source's 1 MB download_maxsize for pages, inside the
+    # sitemaps protocol's 50 MB (a 50,000-URL news sitemap with image tags is ~20 MB).
+    entries = "".join(
+        f"<url><loc>__BASE__/2026/11/a{i}.html</loc><lastmod>2026-11-20</lastmod></url>"
+        for i in range(15_000)
+    )
+    routes: Routes = {
+        "/sitemap.xml": (URLSET.format(ns="", body=entries).encode(), encoding),
+        **articles("/2026/11/a0.html", "/2026/11/a1.html", "/2026/11/a2.html"),
+    }
+    assert len(routes["/sitemap.xml"][0]) > 1024 * 1024
+    with routes_site(routes) as (base, hits):
+        result, _ = crawl(
+            tmp_path,
+            base,
+            sitemaps=[base + "/sitemap.xml"],
+            download_maxsize=1024 * 1024,
+            max_pages=4,
+        )
+    assert hits == Counter({p: 1 for p in routes})
+    assert result.status_counts == {"200": 4}
