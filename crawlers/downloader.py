@@ -1,4 +1,4 @@
-"""Scrapy's downloader with its per-domain concurrency limit actually enforced."""
+"""Scrapy's downloader with its per-domain concurrency limit enforced; raw response heads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,18 @@ from typing import Any
 
 from scrapy import Request
 from scrapy.core.downloader import Downloader, Slot
+from scrapy.core.downloader.handlers.http11 import (
+    HTTP11DownloadHandler,
+    _LenientHTTP11ClientFactory,
+    _LenientHTTP11ClientProtocol,
+    _LenientHTTPClientParser,
+)
+from scrapy.crawler import Crawler
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress
+from twisted.web._newclient import STATUS, HTTP11ClientProtocol
+from twisted.web._newclient import Request as TxRequest
+from twisted.web.iweb import IResponse
 
 
 class PoliteDownloader(Downloader):
@@ -28,3 +39,55 @@ class PoliteDownloader(Downloader):
     ) -> Coroutine[Any, Any, None]:
         slot.transferring.add(request)
         return super()._wait_for_download(slot, request, queue_dfd)
+
+
+#: The response's head as received, handed from the HTTP parser to WarcArchiveMiddleware
+#: as a pseudo-header (the name as both Twisted and Scrapy key it), which removes it.
+RAW_HEAD = b"X-Newsarchive-Raw-Head"
+
+
+class _RawHeadParser(_LenientHTTPClientParser):
+    """Scrapy's lenient response parser, keeping the status line and header lines as
+    received: Twisted keeps only the status code, drops the reason phrase and the
+    connection headers (Connection, Keep-Alive, Transfer-Encoding, Content-Length),
+    canonicalizes name case and groups repeated headers by name."""
+
+    _na_lines: list[bytes]
+
+    def lineReceived(self, line: bytes) -> None:
+        # Lines come without their "\n" (a "\r" before it is still there).
+        if self.state == STATUS:
+            self._na_lines = [line]  # a new response (after a 1xx, the real one)
+        else:
+            self._na_lines.append(line)
+        super().lineReceived(line)
+
+    def allHeadersReceived(self) -> None:
+        # Into the dict behind `getAllRawHeaders` (what Scrapy copies into the response's
+        # headers): `addRawHeader` would replace the line breaks by spaces.
+        self.headers._rawHeaders[RAW_HEAD] = [b"\n".join(self._na_lines) + b"\n"]
+        super().allHeadersReceived()
+
+
+class _RawHeadProtocol(_LenientHTTP11ClientProtocol):
+    def request(self, request: TxRequest) -> Deferred[IResponse]:
+        d = super().request(request)
+        # As Scrapy does for its lenient parser: the parser exists, no byte has arrived.
+        assert self._parser is not None
+        self._parser.__class__ = _RawHeadParser
+        return d
+
+
+class _RawHeadFactory(_LenientHTTP11ClientFactory):
+    def buildProtocol(self, addr: IAddress | None) -> HTTP11ClientProtocol:
+        return _RawHeadProtocol(self._quiescentCallback)
+
+
+class ArchivingDownloadHandler(HTTP11DownloadHandler):
+    """Scrapy's HTTP/1.1 handler whose responses carry their head as received (`RAW_HEAD`),
+    so the WARC response record has the real status line and header lines (private
+    Scrapy/Twisted API: the parser and factory classes of scrapy 2.19's http11 module)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._pool._factory = _RawHeadFactory

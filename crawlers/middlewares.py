@@ -30,6 +30,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 
 from crawlers.config import ResolvedSource
+from crawlers.downloader import RAW_HEAD
 from crawlers.spiders import NewsSpider, UrlPolicy
 from storage.pages import write_pages
 from storage.urls import url_key
@@ -71,6 +72,18 @@ def archived_headers(headers: Any) -> list[tuple[bytes, bytes]]:
         for value in values:
             pairs.append((key, bytes(value)))
     return pairs
+
+
+def archived_head(head: bytes) -> bytes:
+    """The response head as received, for the WARC record: a Transfer-Encoding line is
+    renamed like in `archived_headers` (Twisted hands over the body de-chunked)."""
+    if b"ransfer-" not in head and b"RANSFER-" not in head:
+        return head
+    lines = head.split(b"\n")
+    for i, line in enumerate(lines):
+        if line[:17].lower() == b"transfer-encoding" and line[17:].lstrip(b" \t")[:1] == b":":
+            lines[i] = b"X-Archive-Orig-" + line
+    return b"\n".join(lines)
 
 
 _DECODABLE = (b"gzip", b"x-gzip", b"deflate", b"br", b"zstd")
@@ -117,6 +130,7 @@ class Fetch:
     body: bytes = b""
     ip_address: str | None = None
     error: str | None = None
+    raw_head: bytes | None = None  # status line + header lines as received
 
 
 class WarcArchiveMiddleware:
@@ -200,6 +214,9 @@ class WarcArchiveMiddleware:
         latency = request.meta.get("download_latency")
         if isinstance(latency, int | float) and latency >= 0:
             fetch.fetched_at = datetime.now(UTC) - timedelta(seconds=latency)
+        raw_head = dict.pop(response.headers, RAW_HEAD, None)
+        if raw_head:
+            fetch.raw_head = archived_head(raw_head[0])
         fetch.status = response.status
         fetch.protocol = response.protocol or "HTTP/1.1"
         fetch.response_headers = archived_headers(response.headers)
@@ -418,6 +435,7 @@ class WarcArchiveMiddleware:
             protocol=fetch.protocol or "HTTP/1.1",
             fetched_at=fetch.fetched_at,
             ip_address=fetch.ip_address,
+            http_head=fetch.raw_head,
         )
         digest = self.writer.last_payload_digest
         self._write_request(fetch, concurrent_to=self.writer.last_record_id)

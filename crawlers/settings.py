@@ -84,6 +84,11 @@ def build_settings(
         "CONCURRENT_REQUESTS_PER_DOMAIN": source.concurrency_per_domain,
         # Scrapy 2.19's own downloader lets a slot's whole queue out at once (asyncio reactor).
         "DOWNLOADER": "crawlers.downloader.PoliteDownloader",
+        # Responses carry their status line and headers as received, for the WARC record.
+        "DOWNLOAD_HANDLERS": {
+            "http": "crawlers.downloader.ArchivingDownloadHandler",
+            "https": "crawlers.downloader.ArchivingDownloadHandler",
+        },
         # Scrapy starts this many asyncio tasks per callback output, even an empty one; we
         # yield only requests (no items), so a few suffice (100 cost ~30% of crawl CPU).
         "CONCURRENT_ITEMS": 4,

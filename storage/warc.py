@@ -419,13 +419,26 @@ class WarcWriter:
         ip_address: str | None = None,
         body_is_decoded: bool = False,
         concurrent_to: str | None = None,
+        http_head: bytes | None = None,
     ) -> RecordRef:
         """Archive an HTTP response: status line, every header (repeats kept), payload.
 
         `body_is_decoded=True` says the body was already decompressed/de-chunked (as Scrapy
         hands it over): Content-Encoding and Transfer-Encoding are then kept as
         `X-Archive-Orig-*` headers so readers do not try to decode the payload again.
+        `http_head`: the status line and header lines exactly as received, up to and
+        including the empty line; when given it is the record's HTTP head as is (status,
+        reason, protocol and headers then only describe it).
         """
+        if http_head is not None:
+            rec = _build_record(
+                "response",
+                url,
+                self._warc_fields(fetched_at, ip_address, concurrent_to),
+                http_head,
+                body,
+            )
+            return self._write(rec)
         if reason is None:
             try:
                 reason = http.HTTPStatus(status).phrase

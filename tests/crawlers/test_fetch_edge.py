@@ -195,3 +195,64 @@ def test_robots_txt_answering_4xx_allows_the_site(tmp_path: Path) -> None:
             rows = crawl(base, ["/2026/11/story.html"], root, obey_robots=True)
         assert hits["/2026/11/story.html"] == 1, status
         assert rows["/2026/11/story.html"]["status"] == 200
+
+
+def warc_block(root: Path, row: dict[str, Any]) -> bytes:
+    """The HTTP block (head + payload) of a row's response record, byte for byte."""
+    with open(root / row["warc_file"], "rb") as f:
+        f.seek(row["warc_offset"])
+        raw = zlib.decompress(f.read(row["warc_length"]), 16 + zlib.MAX_WBITS)
+    warc_head, _, rest = raw.partition(b"\r\n\r\n")
+    length = int(warc_head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    return rest[:length]
+
+
+def test_response_head_is_archived_as_received(tmp_path: Path) -> None:
+    # Twisted keeps only the status code, drops Connection / Keep-Alive /
+    # Transfer-Encoding, canonicalizes name case, groups repeated headers by name and
+    # unfolds obs-fold; Scrapy adds a Content-Length the server never sent (204) and
+    # warcio rewrote a latin-1 value as RFC 5987 `filename*=UTF-8''...`.
+    heads = {
+        "/okay": b"HTTP/1.1 200 Okay\r\n"
+        b"Set-Cookie: a=1\r\nLink: <x>; rel=a\r\nSet-Cookie: b=2\r\nLink: <y>; rel=b\r\n"
+        b'etag: W/"v1"\r\nConnection: close\r\nX-Folded: one\r\n  two\r\n'
+        b'Content-Disposition: inline; filename="caf\xe9.html"\r\n'
+        b"Content-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(HTML),
+        "/no-reason": b"HTTP/1.1 200\r\nContent-Length: %d\r\n\r\n" % len(HTML),
+        "/origin-error": b"HTTP/1.1 520 Origin Error\r\nContent-Length: %d\r\n\r\n" % len(HTML),
+        "/old": b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n",  # body ends at close
+        "/no-content": b"HTTP/1.1 204 No Content\r\nServer: x\r\n\r\n",
+    }
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\n\r\n"
+    routes: dict[str, Route] = {
+        p: h + (b"" if p == "/no-content" else HTML) for p, h in heads.items()
+    }
+    routes["/chunked"] = chunked + b"%x\r\n%s\r\n0\r\n\r\n" % (len(HTML), HTML)
+    with raw_site(routes) as (base, _):
+        rows = crawl(base, list(routes), tmp_path)
+    for path, head in heads.items():
+        body = b"" if path == "/no-content" else HTML
+        assert warc_block(tmp_path, rows[path]) == head + body, path
+        assert rows[path]["payload_digest"] == sha1_b32(body)
+    # De-chunked payload: its Transfer-Encoding is kept under another name, nothing else.
+    renamed = chunked.replace(b"Transfer-Encoding", b"X-Archive-Orig-Transfer-Encoding")
+    assert warc_block(tmp_path, rows["/chunked"]) == renamed + HTML
+
+    def read(path: str) -> Any:
+        row = rows[path]
+        return read_record(str(tmp_path), row["warc_file"], row["warc_offset"], row["warc_length"])
+
+    okay = read("/okay")
+    assert (okay.status, okay.reason, okay.payload) == (200, "Okay", HTML)
+    assert [(k, v) for k, v in okay.http_headers if k in ("Set-Cookie", "Link")] == [
+        ("Set-Cookie", "a=1"),
+        ("Link", "<x>; rel=a"),
+        ("Set-Cookie", "b=2"),
+        ("Link", "<y>; rel=b"),
+    ]
+    assert okay.header("ETag") == 'W/"v1"' and okay.header("Content-Disposition") == (
+        'inline; filename="café.html"'
+    )
+    assert (read("/origin-error").status, read("/origin-error").reason) == (520, "Origin Error")
+    assert rows["/origin-error"]["status"] == 520 and rows["/no-content"]["status"] == 204
+    assert read("/old").payload == HTML and read("/chunked").payload == HTML
