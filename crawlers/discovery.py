@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from html.entities import html5
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
@@ -46,14 +47,14 @@ class Sitemap:
     sitemaps: list[Entry]
 
 
-def _parser() -> etree.XMLParser:
+def _parser(recover: bool) -> etree.XMLParser:
     # No entity expansion, no network, no DTD: feeds and sitemaps are untrusted input.
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         huge_tree=False,
-        recover=True,
+        recover=recover,
         remove_comments=True,
         remove_pis=True,
     )
@@ -109,12 +110,49 @@ def _root(data: bytes, base_url: str | None = None) -> etree._Element:
     if not data:
         raise DiscoveryError("empty document")
     try:
-        root = etree.fromstring(data, parser=_parser(), base_url=base_url)
+        return etree.fromstring(data, parser=_parser(recover=False), base_url=base_url)
+    except etree.XMLSyntaxError:
+        pass
+    # Not well-formed. libxml2's recovery (2.14) drops every `&amp;` after the first
+    # error, so URLs are mangled (`?id=1&amp;p=2` read as `?id=1p=2`): the two errors real
+    # feeds and sitemaps have most, a raw `&` in a URL and an HTML entity (`&nbsp;`), are
+    # repaired in the bytes first.
+    if not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # bytes, not text
+        data = _repair(data)
+    try:
+        root = etree.fromstring(data, parser=_parser(recover=True), base_url=base_url)
     except etree.XMLSyntaxError as exc:
         raise DiscoveryError(f"not XML: {exc}") from None
     if root is None:
         raise DiscoveryError("not XML")
     return root
+
+
+#: A CDATA section (left as it is), or an `&` with the reference it starts, if any.
+_AMPERSAND = re.compile(
+    rb"<!\[CDATA\[.*?\]\]>|&(#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{0,31};)?",
+    re.S,
+)
+_XML_ENTITIES = frozenset({b"amp;", b"lt;", b"gt;", b"quot;", b"apos;"})
+
+
+def _repair_ampersand(match: re.Match[bytes]) -> bytes:
+    ref = match.group(1)
+    if ref is None:
+        whole = match.group(0)
+        return whole if whole.startswith(b"<") else b"&amp;"  # a CDATA section, a raw `&`
+    if ref.startswith(b"#") or ref in _XML_ENTITIES:
+        return match.group(0)
+    text = html5.get(ref.decode("ascii"))
+    if text is None:  # not an HTML entity either: the text as written
+        return b"&amp;" + ref
+    return b"".join(b"&#%d;" % ord(char) for char in text)
+
+
+def _repair(data: bytes) -> bytes:
+    """Raw `&` escaped and HTML named entities made numeric character references (whatever
+    the document's encoding), outside CDATA sections."""
+    return _AMPERSAND.sub(_repair_ampersand, data)
 
 
 def _local(tag: object) -> str:

@@ -258,3 +258,32 @@ def test_sitemap_larger_than_download_maxsize_is_read(
         )
     assert hits == Counter({p: 1 for p in routes})
     assert result.status_counts == {"200": 4}
+
+
+def test_feeds_and_sitemaps_with_raw_ampersands_and_html_entities(tmp_path: Path) -> None:
+    # Not well-formed XML, as many CMSes write it: libxml2's recovery alone read the
+    # first link as /a.html?id=1=2 and dropped every later `&amp;` (/b.html?id=2p=3).
+    rss = (
+        b"<rss><channel><title>Caf&eacute;&nbsp;news</title>"
+        b"<item><title>Ferry&nbsp;&amp; bridge</title><link>/2026/11/a.html?id=1&p=2</link></item>"
+        b"<item><title>R&D</title><link>/2026/11/b.html?id=2&amp;p=3</link></item>"
+        b"<item><link><![CDATA[/2026/11/c.html?id=3&p=4]]></link></item></channel></rss>"
+    )
+    news = URLSET.format(
+        ns=' xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"',
+        body="<url><loc>__BASE__/2026/11/d.html?id=4&p=5</loc><news:news>"
+        "<news:title>Stra&szlig;e &ndash; Caf&eacute;</news:title></news:news></url>"
+        "<url><loc>__BASE__/2026/11/e.html?id=5&amp;p=6</loc></url>",
+    ).encode()
+    routes: Routes = {
+        "/feed": (rss, {"Content-Type": "application/rss+xml"}),
+        "/sitemap.xml": (news, {"Content-Type": "application/xml"}),
+        **articles(*(f"/2026/11/{c}.html?id={i + 1}&p={i + 2}" for i, c in enumerate("abcde"))),
+    }
+    with routes_site(routes) as (base, hits):
+        _, rows = crawl(tmp_path, base, feeds=[base + "/feed"], sitemaps=[base + "/sitemap.xml"])
+    assert hits == Counter({p: 1 for p in routes})
+    titles = {p: r["title_hint"] for p, r in by_path(base, rows).items()}
+    assert titles["/2026/11/a.html?id=1&p=2"] == "Ferry\xa0& bridge"
+    assert titles["/2026/11/b.html?id=2&p=3"] == "R&D"
+    assert titles["/2026/11/d.html?id=4&p=5"] == "Straße – Café"
