@@ -699,10 +699,14 @@ class CredentialsMiddleware:
 
 
 class ArchivedRedirectMiddleware:
-    """Incremental crawls: a redirect into an article archived earlier is not followed again.
+    """A redirect into an article archived earlier, or already fetched in this crawl under
+    another URL with the same url_key, is not followed.
 
-    The spider skips archived articles it discovers itself; redirect hops are created by
-    RedirectMiddleware without asking it, so they are checked here against the same state.
+    The spider skips archived and already-scheduled articles it discovers itself; redirect
+    hops are created by RedirectMiddleware without asking it, and Scrapy's duplicate filter
+    compares exact URLs only (`/r -> /story?utm_source=x` fetched /story a second time), so
+    they are checked here against the same state. A hop whose key is one of its own
+    chain's (`/story?utm_source=x -> /story`, http -> https) is followed.
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -716,10 +720,22 @@ class ArchivedRedirectMiddleware:
         spider = self.crawler.spider
         if not request.meta.get("redirect_urls") or not isinstance(spider, NewsSpider):
             return None
-        article = True if request.meta.get("na_kind") == "article" else None
-        if spider.already_archived(request.url, article=article):
+        meta = request.meta
+        article = True if meta.get("na_kind") == "article" else None
+        key = url_key(request.url)
+        if spider.already_archived(request.url, article=article, key=key):
             spider.counts["skipped_archived"] += 1
             raise IgnoreRequest(f"redirect target already archived: {request.url}")
+        if meta.get("retry_times") or "na_kind" not in meta:
+            return None  # a retry passed here on its first attempt; robots.txt fetches
+        if not (article or spider.policy.is_article(request.url)):
+            return None  # start pages, feeds, sitemaps: only articles are deduped
+        if key in spider.seen:
+            if key not in {url_key(url) for url in meta["redirect_urls"]}:
+                spider.counts["duplicate"] += 1
+                raise IgnoreRequest(f"redirect target already fetched in this crawl: {request.url}")
+        else:
+            spider.seen.add(key)  # a link to it found later is a duplicate
         return None
 
 

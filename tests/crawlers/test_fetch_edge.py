@@ -256,3 +256,47 @@ def test_response_head_is_archived_as_received(tmp_path: Path) -> None:
     assert (read("/origin-error").status, read("/origin-error").reason) == (520, "Origin Error")
     assert rows["/origin-error"]["status"] == 520 and rows["/no-content"]["status"] == 204
     assert read("/old").payload == HTML and read("/chunked").payload == HTML
+
+
+def test_redirects_into_an_article_fetched_or_archived_already_are_not_followed(
+    tmp_path: Path,
+) -> None:
+    def page(body: bytes) -> bytes:
+        return http(b"HTTP/1.1 200 OK", [(b"Content-Length", str(len(body)).encode())], body)
+
+    def moved(location: bytes) -> bytes:
+        return http(b"HTTP/1.1 301 Moved", [(b"Location", location), (b"Content-Length", b"0")])
+
+    linked = (b"r1", b"r2", b"r3", b"2026/11/b.html", b"2026/11/c.html")
+    links = b"".join(b'<a href="/%s">x</a>' % p for p in linked)
+    routes: dict[str, Route] = {
+        "/": page(b"<html><body>" + links + b"</body></html>"),
+        "/r1": moved(b"/2026/11/a.html"),
+        "/r2": moved(b"/2026/11/a.html?utm_source=feed"),  # the url_key of /2026/11/a.html
+        "/r3": moved(b"/2026/11/b.html?utm_medium=x"),  # b.html is linked directly too
+        # A hop to its own chain's key is followed (the site adds a tracking parameter).
+        "/2026/11/c.html": moved(b"/2026/11/c.html?utm_source=x"),
+        "/2026/11/a.html": page(HTML),
+        "/2026/11/a.html?utm_source=feed": page(HTML),
+        "/2026/11/b.html": page(HTML),
+        "/2026/11/b.html?utm_medium=x": page(HTML),
+        "/2026/11/c.html?utm_source=x": page(HTML),
+    }
+    with raw_site(routes) as (base, hits):
+        source = site_source(
+            base, start_urls=[base + "/"], feeds=[], sitemaps=[], obey_robots=False, retry_times=0
+        )
+        run_crawl(source, str(tmp_path))
+        first = Counter(hits)
+        hits.clear()
+        second = run_crawl(source, str(tmp_path))
+    # Run 1: each article fetched once, whichever URL led to it (a.html and a.html?utm_source
+    # both were before: Scrapy's duplicate filter compares exact URLs).
+    assert first["/2026/11/a.html"] + first["/2026/11/a.html?utm_source=feed"] == 1, first
+    assert first["/2026/11/b.html"] == 1 and first["/2026/11/b.html?utm_medium=x"] == 0
+    assert first["/2026/11/c.html?utm_source=x"] == 1 and first["/2026/11/c.html"] == 1
+    # Run 2: the redirects are fetched, their archived targets are not.
+    assert set(hits) == {"/", "/r1", "/r2", "/r3"}, hits
+    assert second.skipped_archived >= 3
+    rows = read_pages(str(tmp_path), "site").to_pylist()
+    assert {r["status"] for r in rows} == {200, 301}
