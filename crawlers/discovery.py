@@ -8,7 +8,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from html.entities import html5
 from urllib.parse import urljoin, urlsplit
@@ -36,6 +36,10 @@ class Entry:
     title: str | None = None
     published: datetime | None = None  # feed pubDate / news:publication_date
     lastmod: datetime | None = None  # sitemap lastmod / atom updated
+    #: Sitemaps: the latest instant the entry's date (publication, else lastmod) may stand
+    #: for, which `sitemap_max_age` compares: a date without a time of day is that whole
+    #: day in every time zone (DATE_ONLY_SPAN after its midnight UTC).
+    latest: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,19 @@ class Sitemap:
     kind: str  # "urlset" | "sitemapindex"
     urls: list[Entry]
     sitemaps: list[Entry]
+
+
+#: A W3C date without a time of day ends, in the last time zone (UTC-12), this long after
+#: its midnight UTC.
+DATE_ONLY_SPAN = timedelta(hours=36)
+_DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*\Z")
+
+
+def _latest(text: str | None, when: datetime | None) -> datetime | None:
+    """`when` (parsed from `text`), or for a date-only `text` the end of that day."""
+    if when is not None and text and _DATE_ONLY.match(text):
+        return when + DATE_ONLY_SPAN
+    return when
 
 
 def _parser(recover: bool) -> etree.XMLParser:
@@ -266,16 +283,23 @@ def parse_sitemap(data: bytes, base_url: str) -> Sitemap:
         loc = _http_url(_text(_child(node, "loc")), base_url)
         if not loc:
             continue
-        lastmod = parse_date(_text(_child(node, "lastmod")))
+        lastmod_text = _text(_child(node, "lastmod"))
+        lastmod = parse_date(lastmod_text)
         if name == "sitemap":
-            sitemaps.append(Entry(url=loc, lastmod=lastmod))
+            sitemaps.append(Entry(url=loc, lastmod=lastmod, latest=_latest(lastmod_text, lastmod)))
             continue
         title = published = None
+        latest = _latest(lastmod_text, lastmod)
         news = _child(node, "news")
         if news is not None:
             title = _text(_child(news, "title"))
-            published = parse_date(_text(_child(news, "publication_date")))
-        urls.append(Entry(url=loc, title=title, published=published, lastmod=lastmod))
+            published_text = _text(_child(news, "publication_date"))
+            published = parse_date(published_text)
+            if published is not None:
+                latest = _latest(published_text, published)
+        urls.append(
+            Entry(url=loc, title=title, published=published, lastmod=lastmod, latest=latest)
+        )
     return Sitemap(kind=kind, urls=urls, sitemaps=sitemaps)
 
 

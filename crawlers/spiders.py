@@ -325,7 +325,7 @@ class NewsSpider(scrapy.Spider):
             logger.warning("sitemap %s not parsed: %s", response.url, exc)
             return
         for child in sitemap.sitemaps:
-            if self._too_old(child.lastmod):
+            if self._too_old(child.latest):
                 self.counts["sitemap_too_old"] += 1
                 continue
             if req := self.make_request(
@@ -333,7 +333,7 @@ class NewsSpider(scrapy.Spider):
             ):
                 yield req
         for entry in sitemap.urls:
-            if self._too_old(entry.published or entry.lastmod):
+            if self._too_old(entry.latest):
                 self.counts["sitemap_too_old"] += 1
                 continue
             if req := self.make_request(

@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -287,3 +288,45 @@ def test_feeds_and_sitemaps_with_raw_ampersands_and_html_entities(tmp_path: Path
     assert titles["/2026/11/a.html?id=1&p=2"] == "Ferry\xa0& bridge"
     assert titles["/2026/11/b.html?id=2&p=3"] == "R&D"
     assert titles["/2026/11/d.html?id=4&p=5"] == "Straße – Café"
+
+
+def test_sitemap_max_age_reads_a_date_without_time_as_the_whole_day(tmp_path: Path) -> None:
+    # A daily crawl with sitemap_max_age 1d: a date-only lastmod of yesterday was read as
+    # yesterday 00:00 UTC, older than "now - 1 day", so everything published yesterday
+    # after the time of day of this run was never fetched by any run.
+    now = datetime.now(UTC)
+    day = timedelta(days=1)
+    yesterday, three_days_ago = (now - day).date(), (now - 3 * day).date()
+    recent, old = (now - timedelta(hours=2)).isoformat(), (now - 2 * day).isoformat()
+    index = (
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>__BASE__/day.xml</loc><lastmod>{yesterday}</lastmod></sitemap>"
+        f"<sitemap><loc>__BASE__/old.xml</loc><lastmod>{three_days_ago}</lastmod></sitemap>"
+        "</sitemapindex>"
+    ).encode()
+    entries = [
+        ("kept-date", f"<lastmod>{yesterday}</lastmod>"),
+        ("kept-news", f"<n:news><n:publication_date>{yesterday}</n:publication_date></n:news>"),
+        ("kept-time", f"<lastmod>{recent}</lastmod>"),
+        ("old-date", f"<lastmod>{three_days_ago}</lastmod>"),
+        ("old-time", f"<lastmod>{old}</lastmod>"),
+        # An old article updated since: its publication date decides.
+        (
+            "old-news",
+            f"<lastmod>{recent}</lastmod><n:news><n:publication_date>{three_days_ago}"
+            "</n:publication_date></n:news>",
+        ),
+    ]
+    day_sitemap = URLSET.format(
+        ns=' xmlns:n="http://www.google.com/schemas/sitemap-news/0.9"',
+        body="".join(f"<url><loc>__BASE__/2026/11/{n}.html</loc>{e}</url>" for n, e in entries),
+    ).encode()
+    routes: Routes = {
+        "/index.xml": (index, {"Content-Type": "application/xml"}),
+        "/day.xml": (day_sitemap, {"Content-Type": "application/xml"}),
+        **articles(*(f"/2026/11/{n}.html" for n, _ in entries if n.startswith("kept"))),
+    }
+    with routes_site(routes) as (base, hits):
+        result, _ = crawl(tmp_path, base, sitemaps=[base + "/index.xml"], sitemap_max_age="1d")
+    assert hits == Counter({p: 1 for p in routes})
+    assert result.counts["sitemap_too_old"] == 4
