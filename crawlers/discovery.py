@@ -60,7 +60,10 @@ _DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*\Z")
 def _latest(text: str | None, when: datetime | None) -> datetime | None:
     """`when` (parsed from `text`), or for a date-only `text` the end of that day."""
     if when is not None and text and _DATE_ONLY.match(text):
-        return when + DATE_ONLY_SPAN
+        try:
+            return when + DATE_ONLY_SPAN
+        except OverflowError:  # 9999-12-31
+            return when
     return when
 
 

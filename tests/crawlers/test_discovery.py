@@ -102,6 +102,12 @@ def test_xml_entities_are_not_expanded() -> None:
     assert all("root:" not in e.url for e in sm.urls)
 
 
+def test_sitemap_dates_at_the_end_of_time() -> None:
+    doc = b"<urlset><url><loc>/a</loc><lastmod>9999-12-31</lastmod></url></urlset>"
+    (entry,) = discovery.parse_sitemap(doc, BASE).urls
+    assert entry.latest == entry.lastmod == datetime(9999, 12, 31, tzinfo=UTC)
+
+
 def test_robots_sitemap_lines() -> None:
     text = "User-agent: *\nDisallow: /private/\nsitemap: /s1.xml\n"
     text += "SITEMAP:  https://news.test/s2.xml # c\n"
