@@ -476,13 +476,15 @@ class WarcWriter:
         fetched_at: datetime | None = None,
         concurrent_to: str | None = None,
         redact: bool | None = None,
+        protocol: str = "HTTP/1.1",
     ) -> RecordRef:
         """Archive the HTTP request; Authorization/Cookie values are redacted by default."""
         redact = self.redact_request_headers if redact is None else redact
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        # As warcio has always written it: the request line without the HTTP version.
-        first = f"{method} {target}"
+        # The request line as sent (Twisted sends every request as HTTP/1.1). Until session
+        # 5 it had no HTTP version (`GET /path`), which is not an HTTP request line.
+        first = f"{method} {target} {protocol}" if protocol else f"{method} {target}"
         fast = _ascii_http_block(first, headers, _REDACTED_NAMES if redact else frozenset())
         if fast is not None and (fast[1] or not parts.netloc):
             block = fast[0]

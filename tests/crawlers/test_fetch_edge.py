@@ -20,7 +20,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawlers.runner import run_crawl
 from storage.pages import read_pages
-from storage.warc import read_record
+from storage.warc import iter_records, read_record
 
 try:
     from compression import zstd  # type: ignore[import-not-found,unused-ignore]
@@ -256,6 +256,18 @@ def test_response_head_is_archived_as_received(tmp_path: Path) -> None:
     assert (read("/origin-error").status, read("/origin-error").reason) == (520, "Origin Error")
     assert rows["/origin-error"]["status"] == 520 and rows["/no-content"]["status"] == 204
     assert read("/old").payload == HTML and read("/chunked").payload == HTML
+    # The request records: the request line as sent (it had no HTTP version before).
+    (warc,) = {r["warc_file"] for r in rows.values()}
+    requests = [
+        zlib.decompress(
+            (tmp_path / warc).read_bytes()[ref.offset : ref.offset + ref.length], 47
+        ).split(b"\r\n\r\n", 2)[1]
+        for ref, record in iter_records(str(tmp_path), warc)
+        if record.record_type == "request"
+    ]
+    assert sorted(r.split(b"\r\n", 1)[0] for r in requests) == sorted(
+        b"GET %s HTTP/1.1" % p.encode() for p in routes
+    )
 
 
 def test_redirects_into_an_article_fetched_or_archived_already_are_not_followed(

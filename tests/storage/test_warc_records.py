@@ -263,7 +263,7 @@ def test_records_are_byte_identical_to_warcio(
             "request",
             "http://news.test:8080/a%20b?q=%C3%BC",
             conc,
-            sh("POST /a%20b?q=%C3%BC", request_hdrs, is_http_request=True),
+            sh("POST /a%20b?q=%C3%BC HTTP/1.1", request_hdrs, is_http_request=True),
             b"x=1",
         ),
         _warcio_reference(
