@@ -201,7 +201,7 @@ def test_records_are_byte_identical_to_warcio(
     monkeypatch.setattr(uuid, "uuid4", lambda: fixed)  # warcio's record ids
     monkeypatch.setattr(storage.warc, "_new_record_id", lambda: rid)  # ours
     when = "2026-03-04T05:06:07.123456Z"
-    hdrs = [
+    hdrs: list[tuple[str | bytes, str | bytes]] = [
         ("Content-Type", "text/html; charset=utf-8"),
         ("Set-Cookie", "a=1"),
         ("Set-Cookie", "b=2"),
