@@ -46,7 +46,7 @@ class Entry:
 class Sitemap:
     """A parsed sitemap: either a sitemap index (`sitemaps`) or a urlset (`urls`)."""
 
-    kind: str  # "urlset" | "sitemapindex"
+    kind: str  # "urlset" | "sitemapindex" | "text"
     urls: list[Entry]
     sitemaps: list[Entry]
 
@@ -271,8 +271,18 @@ def parse_feed(data: bytes, base_url: str) -> list[Entry]:
     return entries
 
 
+#: A text sitemap (sitemaps.org: one URL per line, UTF-8) starts with its first URL.
+_TEXT_SITEMAP = re.compile(rb"(?:\xef\xbb\xbf)?\s*https?://", re.I)
+
+
 def parse_sitemap(data: bytes, base_url: str) -> Sitemap:
-    """A urlset (with Google News `news:` fields kept) or a sitemap index; gzip accepted."""
+    """A urlset (with Google News `news:` fields kept), a sitemap index or a text sitemap;
+    gzip accepted."""
+    data = maybe_gunzip(data)
+    if _TEXT_SITEMAP.match(data):
+        text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+        found = (_http_url(line.strip(), base_url) for line in text.splitlines())
+        return Sitemap(kind="text", urls=[Entry(url=url) for url in found if url], sitemaps=[])
     root = _root(data)
     kind = _local(root.tag)
     if kind not in ("urlset", "sitemapindex"):

@@ -330,3 +330,18 @@ def test_sitemap_max_age_reads_a_date_without_time_as_the_whole_day(tmp_path: Pa
         result, _ = crawl(tmp_path, base, sitemaps=[base + "/index.xml"], sitemap_max_age="1d")
     assert hits == Counter({p: 1 for p in routes})
     assert result.counts["sitemap_too_old"] == 4
+
+
+def test_text_sitemap(tmp_path: Path) -> None:
+    # sitemaps.org's third format: one URL per line (here CRLF, a blank line, gzip).
+    text = BOM + b"__BASE__/2026/11/a.html\r\n\r\n  __BASE__/2026/11/b.html?x=1&y=2  \r\n"
+    text += b"mailto:desk@example.org\r\nhttp://offsite.example/2026/11/c.html\r\n"
+    routes: Routes = {
+        "/robots.txt": (b"Sitemap: /sitemap.txt.gz\n", {"Content-Type": "text/plain"}),
+        "/sitemap.txt.gz": (text, {"Content-Type": "application/gzip"}),
+        **articles("/2026/11/a.html", "/2026/11/b.html?x=1&y=2"),
+    }
+    with routes_site(routes) as (base, hits):
+        result, _ = crawl(tmp_path, base, sitemaps=[base + "/robots.txt"])
+    assert hits == Counter({p: 1 for p in routes})
+    assert result.dropped_offsite == 1  # (the mailto: line is left out by the parser)
