@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from itertools import count
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -287,8 +288,10 @@ class WarcArchiveMiddleware:
         """The pages row of a fetch; the worker fills in where its WARC record went."""
         meta = request.meta
         via = meta.get("na_via")
-        if via is None and urlparse_cached(request).path == "/robots.txt":
-            via = "robots"  # fetched by the robots.txt middleware, not by the spider
+        if via is None and (
+            meta.get("dont_obey_robotstxt") or urlparse_cached(request).path == "/robots.txt"
+        ):
+            via = "robots"  # fetched by the robots.txt middleware (or a hop), not the spider
         known = meta.get("na_url_key")  # (url, key) computed by the spider
         key = known[1] if known is not None and known[0] == request.url else url_key(request.url)
         return {
@@ -558,8 +561,9 @@ class SsrfGuardMiddleware:
             self._refuse("non_http")
             raise IgnoreRequest(f"refused non-http(s) URL {request.url}")
         host = parts.hostname or ""
-        if not self.policy.host_allowed(host):
-            self._refuse("offsite")
+        if not self.policy.host_allowed(host) and not self._robots_redirect(request):
+            if not request.meta.get("dont_obey_robotstxt"):  # robots.txt: not a URL dropped
+                self._refuse("offsite")
             raise IgnoreRequest(f"refused off-site host {host!r}")
         if self.addresses.allow_all:
             return None
@@ -571,6 +575,18 @@ class SsrfGuardMiddleware:
             logger.warning("%s (%s)", reason, request.url)
             raise IgnoreRequest(reason)
         return None
+
+    def _robots_redirect(self, request: Request) -> bool:
+        """A redirect hop of a robots.txt fetch that began on one of the source's hosts:
+        followed to any host (RFC 9309 2.3.1.2: `example.com/robots.txt` ->
+        `www.example.net/robots.txt` gives example.com's rules; refusing it meant no rules
+        at all). The address checks still apply."""
+        meta = request.meta
+        chain = meta.get("redirect_urls")
+        if not chain or not meta.get("dont_obey_robotstxt") or meta.get("na_via") is not None:
+            return False
+        first = urlsplit(chain[0])
+        return first.path == "/robots.txt" and self.policy.host_allowed(first.hostname or "")
 
     async def _check_host(self, host: str, port: int | None) -> str | None:
         try:

@@ -34,6 +34,9 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
 UNUSED_COMPONENTS = frozenset(
     {
         "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware",  # PoliteRobotsTxt
+        # SsrfGuardMiddleware applies the same allowed_domains policy to every request and
+        # redirect hop, and lets a robots.txt redirect leave the site (RFC 9309).
+        "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware",
         "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware",
         "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware",
         "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",

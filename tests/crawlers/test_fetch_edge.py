@@ -312,3 +312,33 @@ def test_redirects_into_an_article_fetched_or_archived_already_are_not_followed(
     assert second.skipped_archived >= 3
     rows = read_pages(str(tmp_path), "site").to_pylist()
     assert {r["status"] for r in rows} == {200, 301}
+
+
+def test_robots_txt_redirected_to_another_host_gives_that_files_rules(tmp_path: Path) -> None:
+    # RFC 9309 2.3.1.2: robots.txt redirects are followed, across hosts too. Scrapy's
+    # offsite filter dropped the hop, so the site had no rules at all.
+    rules = b"User-agent: *\nDisallow: /2026/\n"
+
+    def moved(base: str, _: bytes) -> bytes:
+        location = base.replace("127.0.0.1", "localhost") + "/moved-robots.txt"
+        return http(b"HTTP/1.1 301 Moved", [(b"Location", location.encode())])
+
+    routes: dict[str, Route] = {
+        "/robots.txt": moved,
+        "/moved-robots.txt": http(b"HTTP/1.1 200 OK", [(b"Content-Type", b"text/plain")], rules),
+        "/2026/11/story.html": http(b"HTTP/1.1 200 OK", [], HTML),
+        # An article redirected to the other host is still refused (not an allowed domain).
+        "/moved.html": moved,
+    }
+    with raw_site(routes) as (base, hits):
+        starts = [base + "/2026/11/story.html", base + "/moved.html"]
+        source = site_source(base, start_urls=starts, feeds=[], sitemaps=[], retry_times=0)
+        result = run_crawl(source, str(tmp_path))
+    assert hits == Counter({"/robots.txt": 1, "/moved-robots.txt": 1, "/moved.html": 1})
+    assert result.robots_forbidden == 1 and result.dropped_offsite == 1
+    rows = read_pages(str(tmp_path), "site").to_pylist()
+    moved_robots = base.replace("127.0.0.1", "localhost") + "/moved-robots.txt"
+    robots = {
+        r["url"]: (r["status"], r["final_url"]) for r in rows if r["discovered_via"] == "robots"
+    }
+    assert robots == {base + "/robots.txt": (301, moved_robots), moved_robots: (200, moved_robots)}
