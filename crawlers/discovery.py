@@ -271,6 +271,18 @@ def parse_feed(data: bytes, base_url: str) -> list[Entry]:
     return entries
 
 
+def _newness(entry: Entry) -> tuple[int, float]:
+    if entry.latest is None:
+        return (0, 0.0)
+    return (1, -entry.latest.timestamp())
+
+
+def newest_first(entries: list[Entry]) -> list[Entry]:
+    """Sitemap entries by their date (`latest`), newest first, after those without a date
+    (which may be the newest); document order kept among equals."""
+    return sorted(entries, key=_newness)
+
+
 #: A text sitemap (sitemaps.org: one URL per line, UTF-8) starts with its first URL.
 _TEXT_SITEMAP = re.compile(rb"(?:\xef\xbb\xbf)?\s*https?://", re.I)
 

@@ -324,7 +324,9 @@ class NewsSpider(scrapy.Spider):
             self.counts["bad_sitemap"] += 1
             logger.warning("sitemap %s not parsed: %s", response.url, exc)
             return
-        for child in sitemap.sitemaps:
+        # Newest first: the budget (max_pages) goes to fresh news, not to a site's oldest
+        # archives when its index or urlset lists those first.
+        for child in discovery.newest_first(sitemap.sitemaps):
             if self._too_old(child.latest):
                 self.counts["sitemap_too_old"] += 1
                 continue
@@ -332,7 +334,7 @@ class NewsSpider(scrapy.Spider):
                 child.url, via="sitemap", kind="sitemap", depth=depth, referrer=response.url
             ):
                 yield req
-        for entry in sitemap.urls:
+        for entry in discovery.newest_first(sitemap.urls):
             if self._too_old(entry.latest):
                 self.counts["sitemap_too_old"] += 1
                 continue

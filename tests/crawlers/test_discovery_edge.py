@@ -345,3 +345,37 @@ def test_text_sitemap(tmp_path: Path) -> None:
         result, _ = crawl(tmp_path, base, sitemaps=[base + "/robots.txt"])
     assert hits == Counter({p: 1 for p in routes})
     assert result.dropped_offsite == 1  # (the mailto: line is left out by the parser)
+
+
+def test_sitemap_budget_goes_to_the_newest_entries(tmp_path: Path) -> None:
+    # WordPress (Yoast) lists its post sitemaps oldest first, and their posts oldest first:
+    # max_pages was spent on the oldest archives and today's news never fetched.
+    index = (
+        b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<sitemap><loc>__BASE__/post-sitemap1.xml</loc><lastmod>2019-03-01</lastmod></sitemap>"
+        b"<sitemap><loc>__BASE__/post-sitemap2.xml</loc><lastmod>2026-11-20T10:00:00Z</lastmod>"
+        b"</sitemap><sitemap><loc>__BASE__/page-sitemap.xml</loc></sitemap></sitemapindex>"
+    )
+    posts = URLSET.format(
+        ns="",
+        body="".join(
+            f"<url><loc>__BASE__/2026/11/post-{day}.html</loc>"
+            f"<lastmod>2026-11-{day}T09:00:00+01:00</lastmod></url>"
+            for day in ("01", "10", "19", "20")
+        ),
+    ).encode()
+    routes: Routes = {
+        "/index.xml": (index, {"Content-Type": "application/xml"}),
+        # Undated first (it may be the newest), then the newest dated: the budget ends there.
+        "/page-sitemap.xml": (URLSET.format(ns="", body="").encode(), {}),
+        "/post-sitemap2.xml": (posts, {}),
+        **articles("/2026/11/post-20.html", "/2026/11/post-19.html"),
+    }
+    with routes_site(routes) as (base, hits):
+        crawl(tmp_path / "index", base, sitemaps=[base + "/index.xml"], max_pages=3)
+        assert set(hits) == {"/index.xml", "/page-sitemap.xml", "/post-sitemap2.xml"}
+        hits.clear()
+        crawl(tmp_path / "posts", base, sitemaps=[base + "/post-sitemap2.xml"], max_pages=3)
+    assert hits == Counter(
+        {"/post-sitemap2.xml": 1, "/2026/11/post-20.html": 1, "/2026/11/post-19.html": 1}
+    )

@@ -92,8 +92,8 @@ def test_robots_then_index_then_news_sitemap() -> None:
         (SITE / "sitemap-archive.xml").read_bytes().replace(b"__BASE__", BASE.encode())
     )
     assert urls(sp.parse_sitemap(response("/sitemap-archive.xml.gz", body=gz))) == [
+        "/2026/10/river-cleanup-volunteers.html",  # newest first
         "/2026/09/weather-station-upgrade.html",
-        "/2026/10/river-cleanup-volunteers.html",
     ]
 
 
