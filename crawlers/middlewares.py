@@ -849,7 +849,8 @@ def retry_exceptions(settings: Any) -> tuple[type[BaseException], ...]:
 
 class RetryPacingMiddleware:
     """Spaces retries out: Retry-After on 429/503 (pausing the whole site), else exponential
-    backoff (`retry_backoff` * 2**n seconds) on retryable statuses and network errors.
+    backoff (`retry_backoff` * 2**n seconds) on retryable statuses and network errors. A
+    Retry-After beyond NEWSARCHIVE_MAX_RETRY_AFTER (120 s) is not retried in this crawl.
 
     Sits just outside RetryMiddleware, so the retry it builds goes out after the wait.
     """
@@ -864,6 +865,7 @@ class RetryPacingMiddleware:
         self.max_retries = settings.getint("RETRY_TIMES")
         self.retry_codes = {int(c) for c in settings.getlist("RETRY_HTTP_CODES")}
         self.retry_exceptions = retry_exceptions(settings)
+        self.paused_until: dict[str, float] = {}  # download slot -> end of its pause (loop time)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RetryPacingMiddleware:
@@ -885,8 +887,19 @@ class RetryPacingMiddleware:
         if response.status in (429, 503):
             raw = response.headers.get(b"Retry-After")
             wait = parse_retry_after(raw.decode("latin-1") if raw else None)
+            if wait is not None and wait > self.max_wait:
+                # Retrying sooner than asked would not honour it: the URL waits for the
+                # next run (its row keeps the status); the site pauses for the longest wait.
+                logger.info(
+                    "Retry-After %.0fs for %s exceeds %.0fs: not retried in this crawl",
+                    wait,
+                    request.url,
+                    self.max_wait,
+                )
+                request.meta["dont_retry"] = True
+                self._pause_slot(request, self.max_wait)
+                return response
             if wait is not None:
-                wait = min(wait, self.max_wait)
                 self._pause_slot(request, wait)
         if wait is None:
             wait = self._backoff(request)
@@ -910,8 +923,12 @@ class RetryPacingMiddleware:
             if slot is None:
                 return
             loop = asyncio.get_running_loop()
+            until = loop.time() + wait
             if slot.latercall is not None:
+                if self.paused_until.get(key, 0.0) >= until:
+                    return  # a longer pause asked by an earlier answer stands (Retry-After: 0)
                 slot.latercall.cancel()
+            self.paused_until[key] = until
             slot.latercall = loop.call_later(wait, downloader._latercall, slot)  # type: ignore[union-attr]
         except (AttributeError, RuntimeError) as exc:
             logger.debug("could not pause download slot: %s", exc)

@@ -7,10 +7,12 @@ import gzip
 import hashlib
 import socket
 import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -342,3 +344,48 @@ def test_robots_txt_redirected_to_another_host_gives_that_files_rules(tmp_path: 
         r["url"]: (r["status"], r["final_url"]) for r in rows if r["discovered_via"] == "robots"
     }
     assert robots == {base + "/robots.txt": (301, moved_robots), moved_robots: (200, moved_robots)}
+
+
+def test_retry_after_beyond_the_cap_is_not_retried_early(tmp_path: Path) -> None:
+    # Retry-After longer than the 120 s cap: the retry went out after 120 s, long before
+    # the server asked (and held the crawl that long). Now the URL waits for the next run.
+    later = formatdate(time.time() + 7200, usegmt=True).encode()
+    routes: dict[str, Route] = {
+        "/2026/11/a.html": http(b"HTTP/1.1 503 Service Unavailable", [(b"Retry-After", b"3600")]),
+        "/2026/11/b.html": http(b"HTTP/1.1 429 Too Many Requests", [(b"Retry-After", later)]),
+    }
+    with raw_site(routes) as (base, hits):
+        started = time.monotonic()
+        rows = crawl(base, list(routes), tmp_path, retry_times=2)
+        took = time.monotonic() - started
+    assert hits == Counter({"/2026/11/a.html": 1, "/2026/11/b.html": 1})
+    assert {p: r["status"] for p, r in rows.items()} == {
+        "/2026/11/a.html": 503,
+        "/2026/11/b.html": 429,
+    }
+    assert took < 60  # not the 120 s cap
+
+
+def test_a_shorter_retry_after_does_not_end_the_sites_pause(tmp_path: Path) -> None:
+    # a.html: 503 with Retry-After: 2 pauses the site. c.html answers later with
+    # Retry-After: 0: its retry cancelled the pause and went out at once.
+    times: dict[str, list[float]] = {"a": [], "c": []}
+
+    def answer(name: str, first: bytes, delay: float) -> Route:
+        def route(base: str, request: bytes) -> bytes:
+            times[name].append(time.monotonic())
+            if len(times[name]) > 1:
+                return http(b"HTTP/1.1 200 OK", [], HTML)
+            time.sleep(delay)
+            return first
+
+        return route
+
+    routes: dict[str, Route] = {
+        "/2026/11/a.html": answer("a", http(b"HTTP/1.1 503 Busy", [(b"Retry-After", b"2")]), 0),
+        "/2026/11/c.html": answer("c", http(b"HTTP/1.1 429 Slow", [(b"Retry-After", b"0")]), 0.4),
+    }
+    with raw_site(routes) as (base, _):
+        rows = crawl(base, list(routes), tmp_path, retry_times=1, concurrency_per_domain=2)
+    assert rows["/2026/11/a.html"]["status"] == rows["/2026/11/c.html"]["status"] == 200
+    assert times["c"][1] - times["a"][0] >= 1.9, times
