@@ -389,3 +389,33 @@ def test_a_shorter_retry_after_does_not_end_the_sites_pause(tmp_path: Path) -> N
         rows = crawl(base, list(routes), tmp_path, retry_times=1, concurrency_per_domain=2)
     assert rows["/2026/11/a.html"]["status"] == rows["/2026/11/c.html"]["status"] == 200
     assert times["c"][1] - times["a"][0] >= 1.9, times
+
+
+def test_br_and_zstd_bombs_are_flagged_and_read_back_bounded(tmp_path: Path) -> None:
+    zeros = bytes(16 * 1024 * 1024)  # 16 MB decoded, above the test source's 1 MB cap
+    bombs = {
+        "/bomb-br": (b"br", brotli.compress(zeros)),
+        "/bomb-zstd": (b"zstd", zstd.compress(zeros)),
+    }
+    routes: dict[str, Route] = {
+        path: http(
+            b"HTTP/1.1 200 OK",
+            [(b"Content-Type", b"text/html"), (b"Content-Encoding", coding)],
+            body,
+        )
+        for path, (coding, body) in bombs.items()
+    }
+    with raw_site(routes) as (base, _):
+        rows = crawl(base, list(routes), tmp_path)
+    for path, (_, sent) in bombs.items():
+        row = rows[path]
+        assert "exceeds download_maxsize" in row["error"], path
+        assert stored_payload(tmp_path, row)[1] == sent
+        data = read_record(
+            str(tmp_path),
+            row["warc_file"],
+            row["warc_offset"],
+            row["warc_length"],
+            max_payload=4096,
+        )
+        assert data.truncated and data.payload == bytes(4096), path
