@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -18,7 +19,10 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.web._newclient import STATUS, HTTP11ClientProtocol
 from twisted.web._newclient import Request as TxRequest
+from twisted.web.http_headers import InvalidHeaderName
 from twisted.web.iweb import IResponse
+
+logger = logging.getLogger(__name__)
 
 
 class PoliteDownloader(Downloader):
@@ -60,6 +64,26 @@ class _RawHeadParser(_LenientHTTPClientParser):
             self._na_lines = [line]  # a new response (after a 1xx, the real one)
         else:
             self._na_lines.append(line)
+        try:
+            super().lineReceived(line)
+        except InvalidHeaderName:
+            self._bad_header_name(line)
+
+    def _bad_header_name(self, line: bytes) -> None:
+        """The previous header's name was refused by Twisted (`Content-Type : x`, `X Foo:
+        y`), which failed the whole fetch (DownloadFailedError, retried) for a page any
+        browser shows. Whitespace around the name is stripped; any other bad name skips
+        that header (the archive keeps its line). Then `line`, not yet handled, goes on."""
+        header = b"".join(self._partialHeader or [])
+        self._partialHeader = None
+        name, _, value = header.partition(b":")
+        stripped = name.strip(b" \t")
+        try:
+            if not stripped or stripped == name:
+                raise InvalidHeaderName(name)
+            self.headerReceived(stripped, value.strip())
+        except InvalidHeaderName:
+            logger.debug("skipped a response header with an invalid name: %r", name[:100])
         super().lineReceived(line)
 
     def allHeadersReceived(self) -> None:

@@ -419,3 +419,28 @@ def test_br_and_zstd_bombs_are_flagged_and_read_back_bounded(tmp_path: Path) -> 
             max_payload=4096,
         )
         assert data.truncated and data.payload == bytes(4096), path
+
+
+def test_a_header_name_twisted_refuses_does_not_fail_the_fetch(tmp_path: Path) -> None:
+    # `Content-Type : text/html` (PHP's header() writes what it is given) and a name with
+    # a space inside made Twisted raise InvalidHeaderName: the fetch failed as
+    # DownloadFailedError and was retried, for a page any browser shows.
+    heads = {
+        "/space-before-colon": b"HTTP/1.1 200 OK\r\nContent-Type : text/html\r\n",
+        "/space-in-name": b"HTTP/1.1 200 OK\r\nX Powered By: php\r\nContent-Type: text/html\r\n",
+        "/no-colon": b"HTTP/1.1 200 OK\r\nnot a header line\r\nContent-Type: text/html\r\n",
+        "/bare-lf": b"HTTP/1.1 200 OK\nContent-Type: text/html\n",
+    }
+    routes: dict[str, Route] = {}
+    for path, head in heads.items():
+        eol = b"\n" if path == "/bare-lf" else b"\r\n"
+        routes[path] = head + b"Content-Length: %d%s%s" % (len(HTML), eol, eol) + HTML
+    with raw_site(routes) as (base, hits):
+        rows = crawl(base, list(routes), tmp_path, retry_times=1)
+    assert hits == Counter(dict.fromkeys(routes, 1))
+    for path, route in routes.items():
+        row = rows[path]
+        assert (row["status"], row["error"], row["content_type"]) == (200, None, "text/html"), path
+        assert warc_block(tmp_path, row) == route, path  # the bad line archived as sent
+        data = read_record(str(tmp_path), row["warc_file"], row["warc_offset"], row["warc_length"])
+        assert data.payload == HTML, path
