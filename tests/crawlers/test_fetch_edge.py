@@ -444,3 +444,31 @@ def test_a_header_name_twisted_refuses_does_not_fail_the_fetch(tmp_path: Path) -
         assert warc_block(tmp_path, row) == route, path  # the bad line archived as sent
         data = read_record(str(tmp_path), row["warc_file"], row["warc_offset"], row["warc_length"])
         assert data.payload == HTML, path
+
+
+def test_conditional_get_with_a_weak_lower_case_etag_and_a_bare_304(tmp_path: Path) -> None:
+    # The validators are read back from the archived head, now stored as sent (`etag:` in
+    # lower case, a weak `W/` tag); the 304 carries no validators at all.
+    index = b'<html><body><a href="/2026/11/a.html">a</a></body></html>'
+    sent: list[bytes] = []
+
+    def start(base: str, request: bytes) -> bytes:
+        sent.append(request)
+        if b"if-none-match" in request.lower():
+            return b"HTTP/1.1 304 Not Modified\r\n\r\n"
+        return http(
+            b"HTTP/1.1 200 OK",
+            [(b"content-type", b"text/html"), (b"etag", b'W/"v1"')],
+            index,
+        )
+
+    routes: dict[str, Route] = {"/": start, "/2026/11/a.html": http(b"HTTP/1.1 200 OK", [], HTML)}
+    with raw_site(routes) as (base, hits):
+        source = site_source(
+            base, start_urls=[base + "/"], feeds=[], sitemaps=[], obey_robots=False, retry_times=0
+        )
+        runs = [run_crawl(source, str(tmp_path)) for _ in range(3)]
+    assert [r.status_counts for r in runs] == [{"200": 2}, {"304": 1}, {"304": 1}]
+    assert hits == Counter({"/": 3, "/2026/11/a.html": 1})
+    assert [b'if-none-match: w/"v1"' in r.lower() for r in sent] == [False, True, True]
+    assert runs[1].skipped_archived == runs[2].skipped_archived == 1  # links of the stored page
