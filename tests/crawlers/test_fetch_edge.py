@@ -123,6 +123,8 @@ def test_every_content_coding_scrapy_asks_for_is_archived_raw_and_read_back_deco
     # WarcError on read) and it has no zstd (extraction got the compressed bytes).
     bodies = {
         "/gzip": (b"gzip", gzip.compress(HTML)),
+        "/x-gzip": (b"x-gzip", gzip.compress(HTML)),  # warcio: returned still compressed
+        "/upper-case": (b"GZIP", gzip.compress(HTML)),
         "/zlib-deflate": (b"deflate", zlib.compress(HTML)),
         "/raw-deflate": (b"deflate", _raw_deflate(HTML)),
         "/br": (b"br", brotli.compress(HTML)),
