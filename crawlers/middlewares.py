@@ -132,6 +132,7 @@ class Fetch:
     ip_address: str | None = None
     error: str | None = None
     raw_head: bytes | None = None  # status line + header lines as received
+    max_size: int | None = None  # the request's own download_maxsize (sitemaps: larger)
 
 
 class WarcArchiveMiddleware:
@@ -282,6 +283,7 @@ class WarcArchiveMiddleware:
             request_headers=archived_headers(request.headers),
             request_body=request.body,
             fetched_at=request.meta.get("na_started") or datetime.now(UTC),
+            max_size=request.meta.get("download_maxsize"),
         )
 
     def _row(self, request: Request, fetch: Fetch) -> dict[str, Any]:
@@ -428,7 +430,7 @@ class WarcArchiveMiddleware:
             self._write_request(fetch, concurrent_to=self.writer.last_record_id)
             return None, None
         fetch.error = decoding_error(
-            fetch.response_headers or [], fetch.body, self.source.download_maxsize
+            fetch.response_headers or [], fetch.body, fetch.max_size or self.source.download_maxsize
         )
         ref = self.writer.write_response(
             fetch.url,

@@ -250,7 +250,7 @@ def test_sitemap_larger_than_download_maxsize_is_read(
     }
     assert len(routes["/sitemap.xml"][0]) > 1024 * 1024
     with routes_site(routes) as (base, hits):
-        result, _ = crawl(
+        result, rows = crawl(
             tmp_path,
             base,
             sitemaps=[base + "/sitemap.xml"],
@@ -259,6 +259,9 @@ def test_sitemap_larger_than_download_maxsize_is_read(
         )
     assert hits == Counter({p: 1 for p in routes})
     assert result.status_counts == {"200": 4}
+    # The sitemap's row is checked against the sitemap's limit too (it said "decoded body
+    # exceeds download_maxsize" for the gzip-encoded one although it was read).
+    assert [r["error"] for r in rows] == [None] * 4
 
 
 def test_feeds_and_sitemaps_with_raw_ampersands_and_html_entities(tmp_path: Path) -> None:
