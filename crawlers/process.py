@@ -78,16 +78,30 @@ def recrawl_keys(root: str, source: ResolvedSource, now: datetime) -> Container[
 
 
 def conditional_validators(root: str, source: ResolvedSource, now: datetime) -> dict[str, Any]:
-    """url -> ETag / Last-Modified of the latest 200 of each feed, sitemap and start page."""
+    """url -> ETag / Last-Modified of the latest 200 of each feed, sitemap and start page
+    (not of a 200 whose body was unusable: a row with an error, such as a compression bomb,
+    has no stored copy a 304 could stand for)."""
     table = read_pages(
         root,
         source.name,
         since=now - VALIDATOR_LOOKBACK,
-        columns=["url", "status", "depth", "fetched_at", "warc_file", "warc_offset", "warc_length"],
+        columns=[
+            "url",
+            "status",
+            "depth",
+            "error",
+            "fetched_at",
+            "warc_file",
+            "warc_offset",
+            "warc_length",
+        ],
     )
     if table.num_rows == 0:
         return {}
-    mask = pc.and_(pc.equal(table["status"], 200), pc.equal(table["depth"], 0))
+    mask = pc.and_(
+        pc.and_(pc.equal(table["status"], 200), pc.equal(table["depth"], 0)),
+        pc.is_null(table["error"]),
+    )
     rows = table.filter(mask).sort_by([("fetched_at", "descending")]).to_pylist()
     found: dict[str, Any] = {}
     for row in rows:

@@ -264,10 +264,15 @@ class NewsSpider(scrapy.Spider):
             return b""
         from storage.warc import read_record  # storage is a dependency of crawlers by design
 
+        # Bounded like a download: the stored copy may be a compression bomb.
+        limit = int(response.meta.get("download_maxsize") or self.source.download_maxsize)
         try:
-            data = read_record(self.settings["NEWSARCHIVE_ROOT"], *record)
+            data = read_record(self.settings["NEWSARCHIVE_ROOT"], *record, max_payload=limit)
         except Exception as exc:  # a missing old record must not stop the crawl
             logger.warning("cannot reread %s for 304 of %s: %s", record, response.url, exc)
+            return b""
+        if data.truncated:
+            logger.warning("stored copy of %s exceeds download_maxsize: not read", response.url)
             return b""
         self.counts["not_modified"] += 1
         response.meta["na_previous_type"] = data.content_type

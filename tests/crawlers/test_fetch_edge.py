@@ -474,3 +474,29 @@ def test_conditional_get_with_a_weak_lower_case_etag_and_a_bare_304(tmp_path: Pa
     assert hits == Counter({"/": 3, "/2026/11/a.html": 1})
     assert [b'if-none-match: w/"v1"' in r.lower() for r in sent] == [False, True, True]
     assert runs[1].skipped_archived == runs[2].skipped_archived == 1  # links of the stored page
+
+
+def test_a_start_page_whose_body_was_unusable_is_fetched_again_unconditionally(
+    tmp_path: Path,
+) -> None:
+    # A gzip bomb with an ETag: its row carries an error, so its stored copy may not stand in
+    # for a 304 (the spider would decode all of it for the links): no If-None-Match next run.
+    bomb = gzip.compress(bytes(16 * 1024 * 1024))
+    sent: list[bytes] = []
+
+    def start(base: str, request: bytes) -> bytes:
+        sent.append(request)
+        if b"if-none-match" in request.lower():
+            return b"HTTP/1.1 304 Not Modified\r\n\r\n"
+        headers = [(b"Content-Type", b"text/html"), (b"Content-Encoding", b"gzip")]
+        return http(b"HTTP/1.1 200 OK", [*headers, (b"ETag", b'"v1"')], bomb)
+
+    with raw_site({"/": start}) as (base, _):
+        source = site_source(
+            base, start_urls=[base + "/"], feeds=[], sitemaps=[], obey_robots=False, retry_times=0
+        )
+        runs = [run_crawl(source, str(tmp_path)) for _ in range(2)]
+    assert [r.status_counts for r in runs] == [{"200": 1}, {"200": 1}]
+    assert [b"if-none-match" in r.lower() for r in sent] == [False, False]
+    rows = read_pages(str(tmp_path), "site").to_pylist()
+    assert all("exceeds download_maxsize" in (r["error"] or "") for r in rows), rows
