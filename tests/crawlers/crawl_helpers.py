@@ -9,10 +9,10 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -120,6 +120,43 @@ def static_site(directory: Path, host: str = "127.0.0.1") -> Iterator[tuple[str,
     netloc = f"[{host}]" if ":" in host else host
     try:
         yield f"http://{netloc}:{httpd.server_address[1]}", hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+#: (path, attempt) -> (status, headers, body); `attempt` counts earlier requests of the path.
+Answer = Callable[[str, int], tuple[int, dict[str, str], bytes]]
+
+
+@contextmanager
+def answering_site(answer: Answer) -> Iterator[tuple[str, Counter[str]]]:
+    """A site on 127.0.0.1, port 0, whose every GET is answered by `answer`; yields the base
+    URL and a Counter of the paths requested (with their query strings; thread-safe)."""
+    hits: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            with lock:
+                attempt = hits[self.path]
+                hits[self.path] += 1
+            status, headers, body = answer(self.path, attempt)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
     finally:
         httpd.shutdown()
         httpd.server_close()

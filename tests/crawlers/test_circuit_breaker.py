@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from crawl_helpers import run_job, site_source
+from crawl_helpers import answering_site, run_job, site_source
 
 from crawlers.config import ConfigError, parse_config
 from crawlers.runner import CrawlResult, crawl_job, run_crawl
@@ -33,36 +32,16 @@ class Site:
     ) -> None:
         self.status = status
         self.extra_links = extra_links or []
+        self.base = ""
         self.hits: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        site = self
+        self._stack = ExitStack()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                with site.lock:
-                    attempt = site.hits[self.path]
-                    site.hits[self.path] += 1
-                code, ctype, body = site.answer(self.path, attempt)
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def answer(self, path: str, attempt: int) -> tuple[int, str, bytes]:
-        html = "text/html; charset=utf-8"
+    def answer(self, path: str, attempt: int) -> tuple[int, dict[str, str], bytes]:
+        html = {"Content-Type": "text/html; charset=utf-8"}
         if path == "/sitemap.xml":
             locs = "".join(f"<url><loc>{self.base}/a/{i}.html</loc></url>" for i in range(ARTICLES))
             xml = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>'
-            return 200, "application/xml", xml.encode()
+            return 200, {"Content-Type": "application/xml"}, xml.encode()
         if path == "/":
             urls = [f"/a/{i}.html" for i in range(ARTICLES)] + self.extra_links
             links = "".join(f'<a href="{u}">story</a> ' for u in urls)
@@ -75,16 +54,14 @@ class Site:
         return 404, html, b"<html><body>not here</body></html>"
 
     def article_hits(self) -> Counter[str]:
-        with self.lock:
-            return Counter({p: n for p, n in self.hits.items() if p.startswith("/a/")})
+        return Counter({p: n for p, n in list(self.hits.items()) if p.startswith("/a/")})
 
     def __enter__(self) -> Site:
-        self.thread.start()
+        self.base, self.hits = self._stack.enter_context(answering_site(self.answer))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._stack.close()
 
 
 def sitemap_site(base: str, **overrides: Any) -> Any:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from crawl_helpers import site_source
+from crawl_helpers import answering_site, site_source
 
 from crawlers.runner import CrawlResult, run_crawl
 from storage.pages import read_pages
@@ -33,37 +31,20 @@ Routes = dict[str, tuple[bytes, dict[str, str]]]
 def routes_site(routes: Routes) -> Iterator[tuple[str, Counter[str]]]:
     """`routes` served on 127.0.0.1, port 0 (404 for any other path); yields the base URL
     and a Counter of the paths requested (with their query strings)."""
-    hits: Counter[str] = Counter()
     base: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    def answer(path: str, attempt: int) -> tuple[int, dict[str, str], bytes]:
+        if path not in routes:
+            return 404, {"Content-Type": "text/html"}, b"<html><body>not found</body></html>"
+        body, headers = routes[path]
+        body = body.replace(b"__BASE__", base[0].encode())
+        if headers.get("Content-Encoding") == "gzip" or path.endswith(".gz"):
+            body = gzip.compress(body)
+        return 200, {"Content-Type": "text/html", **headers}, body
 
-        def do_GET(self) -> None:
-            hits[self.path] += 1
-            if self.path not in routes:
-                self.send_error(404)
-                return
-            body, headers = routes[self.path]
-            body = body.replace(b"__BASE__", base[0].encode())
-            if headers.get("Content-Encoding") == "gzip" or self.path.endswith(".gz"):
-                body = gzip.compress(body)
-            self.send_response(200)
-            for name, value in {"Content-Type": "text/html", **headers}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base.append(f"http://127.0.0.1:{httpd.server_address[1]}")
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield base[0], hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with answering_site(answer) as (url, hits):
+        base.append(url)
+        yield url, hits
 
 
 def articles(*paths: str) -> Routes:
