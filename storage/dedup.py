@@ -101,7 +101,7 @@ def _fingerprint_normalized(normalized: str) -> tuple[int, ...]:
     # blake2b(g, digest_size=...) per shingle, as copies of one empty hash state: copying
     # the state costs less than the constructor's keyword parsing and parameter block.
     copy = hashlib.blake2b(digest_size=_NBYTES).copy
-    digests = []
+    digests: list[bytes] = []
     append = digests.append
     for gram in grams:
         state = copy()
