@@ -73,8 +73,18 @@ class PageSignals:
         needs them): call it before the tree is pruned or extracted."""
         if self.body_words is None:
             body = self.body
-            self.body_words = count_split_words(body.text_content()) if body is not None else 0
+            self.body_words = count_split_words(element_text(body)) if body is not None else 0
         return self.body_words
+
+
+def element_text(el: HtmlElement) -> str:
+    """``el.text_content()``, about twice as fast for small elements.
+
+    Both concatenate the subtree's text nodes (libxml2's node content): lxml.html's
+    text_content evaluates the XPath ``string()``, which sets up an XPath context per call;
+    the text serializer reads the same content without one.
+    """
+    return etree.tostring(el, method="text", encoding="unicode", with_tail=False)
 
 
 #: ASCII whitespace as str.split() sees it (chr(c).isspace()) -> b" ", anything else -> b"x".
@@ -174,9 +184,9 @@ def read_signals(tree: HtmlElement, url: str, scan: TreeScan | None = None) -> P
         title, h1 = tree.find(".//title"), next(tree.iter("h1"), None)
         signals.article_elements = sum(1 for _ in tree.iter("article"))
     if title is not None:
-        signals.title_tag = _squash(title.text_content()) or None
+        signals.title_tag = _squash(element_text(title)) or None
     if h1 is not None:
-        signals.h1 = _squash(h1.text_content()) or None
+        signals.h1 = _squash(element_text(h1)) or None
     host = urlsplit(url).hostname or ""
     seen: set[str] = set()
     signals.body = tree.find("body")
@@ -184,7 +194,7 @@ def read_signals(tree: HtmlElement, url: str, scan: TreeScan | None = None) -> P
     # XPath filters in C: only anchors with enough text to hold four words reach Python.
     for anchor in _HEADLINE_ANCHORS(tree):
         href = anchor.get("href", "")
-        text = anchor.text_content()
+        text = element_text(anchor)
         words = text.split()
         if len(words) < 4:
             continue

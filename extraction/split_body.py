@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 from lxml.html import HtmlElement
 
+from extraction.metadata import element_text
+
 #: A container counts when its direct <p> children hold at least this many words.
 _MIN_CONTAINER_WORDS = 50
 _MIN_PARAGRAPH_WORDS = 4
@@ -35,7 +37,7 @@ def body_chunks(
         cls = (parent.get("class") or "").strip()
         if not cls:
             continue  # (tested before counting words: cheaper, same outcome)
-        n = len(p.text_content().split())
+        n = len(element_text(p).split())
         if n < _MIN_PARAGRAPH_WORDS:
             continue
         if parent not in words:
@@ -48,7 +50,7 @@ def body_chunks(
         total = sum(words[c] for c in big)
         if len(big) >= 2 and total > best_words:
             best, best_words = big, total
-    return [[" ".join(p.text_content().split()) for p in c.iterchildren("p")] for c in best]
+    return [[" ".join(element_text(p).split()) for p in c.iterchildren("p")] for c in best]
 
 
 def add_missing_chunks(paragraphs: list[str], chunks: list[list[str]]) -> list[str]:

@@ -11,7 +11,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from extraction.extract import parse_html
-from extraction.metadata import _BYLINE_XPATH, byline_elements, read_signals
+from extraction.metadata import _BYLINE_XPATH, byline_elements, element_text, read_signals
 from extraction.prune import PRUNE_CLASSES, PRUNE_IDS, prune_candidates, prune_tree
 from extraction.scan import scan_tree
 from extraction.split_body import body_chunks
@@ -76,6 +76,8 @@ def _assert_scan_matches(tree: HtmlElement) -> None:
     assert scan.title is tree.find(".//title")
     assert scan.h1 is next(tree.iter("h1"), None)
     assert scan.articles == sum(1 for _ in tree.iter("article"))
+    for el in tree.iter(etree.Element):  # element_text is text_content, faster
+        assert element_text(el) == el.text_content()
     url = "http://example.com/news/story.html"
     assert read_signals(tree, url, scan) == read_signals(tree, url)
     assert body_chunks(tree, scan.by_tag["p"]) == body_chunks(tree)
