@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from scrapy import Request
@@ -15,6 +16,7 @@ from scrapy.core.downloader.handlers.http11 import (
     _LenientHTTPClientParser,
 )
 from scrapy.crawler import Crawler
+from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.web._newclient import STATUS, HTTP11ClientProtocol
@@ -107,11 +109,34 @@ class _RawHeadFactory(_LenientHTTP11ClientFactory):
         return _RawHeadProtocol(self._quiescentCallback)
 
 
+#: Host names whose IDNA form is remembered (per crawl process; a source has a few hosts).
+IDNA_CACHE_SIZE = 1024
+
+
+def cache_idna_bytes() -> Callable[[str], bytes]:
+    """Remember the IDNA encoding of host names Twisted computes for every request.
+
+    Twisted's Agent builds a `HostnameEndpoint` per request (even when a pooled connection
+    is reused), which encodes the host name with the `idna` package: ~9-12 us per request
+    for the same few hosts. The function in use (Scrapy's IDNA 2003 fallback around
+    Twisted's, installed by HTTP11DownloadHandler) is pure, so its results are cached; a
+    name it refuses raises again each time (lru_cache keeps no exceptions). Idempotent.
+    Returns the function now in use (private Twisted API: `endpoints._idnaBytes`).
+    """
+    current: Callable[[str], bytes] = endpoints._idnaBytes
+    if not hasattr(current, "cache_info"):
+        current = functools.lru_cache(maxsize=IDNA_CACHE_SIZE)(current)
+        endpoints._idnaBytes = current
+    return current
+
+
 class ArchivingDownloadHandler(HTTP11DownloadHandler):
     """Scrapy's HTTP/1.1 handler whose responses carry their head as received (`RAW_HEAD`),
     so the WARC response record has the real status line and header lines (private
-    Scrapy/Twisted API: the parser and factory classes of scrapy 2.19's http11 module)."""
+    Scrapy/Twisted API: the parser and factory classes of scrapy 2.19's http11 module).
+    Host names' IDNA forms are cached (`cache_idna_bytes`)."""
 
     def __init__(self, crawler: Crawler) -> None:
-        super().__init__(crawler)
+        super().__init__(crawler)  # installs Scrapy's IDNA fallback first: it is what we cache
         self._pool._factory = _RawHeadFactory
+        cache_idna_bytes()
