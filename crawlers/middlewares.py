@@ -24,6 +24,7 @@ from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddlewa
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
+from scrapy.logformatter import LogFormatter, LogFormatterResult
 from scrapy.resolver import CachingHostnameResolver
 from scrapy.spidermiddlewares.referer import RefererMiddleware
 from scrapy.utils._compression import _DecompressionMaxSizeExceeded
@@ -776,6 +777,34 @@ class PresetRefererMiddleware(RefererMiddleware):
         if b"Referer" in request.headers:
             return request
         return super().get_processed_request(request, response)
+
+
+class QuietLogFormatter(LogFormatter):
+    """Scrapy's log formatter, without the per-response `Crawled (200) <GET ...>` DEBUG
+    message when LOG_LEVEL is above DEBUG (a crawl's default is WARNING).
+
+    Scrapy's root logger passes every level and its handler filters by LOG_LEVEL, so that
+    message was formatted into a LogRecord (a stack walk for its caller included) for
+    every response, only to be dropped: ~6.5 us per page. Returning None omits it, as
+    Scrapy documents; at LOG_LEVEL DEBUG it is logged as before.
+    """
+
+    def __init__(self, debug: bool = True) -> None:
+        self.debug = debug
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> QuietLogFormatter:
+        level = crawler.settings.get("LOG_LEVEL", "DEBUG")
+        if isinstance(level, str):
+            level = logging.getLevelName(level.upper())  # an int for every known name
+        return cls(debug=not isinstance(level, int) or level <= logging.DEBUG)
+
+    def crawled(  # type: ignore[override]  # None omits the message (Scrapy's docs, engine)
+        self, request: Request, response: Response, spider: Spider
+    ) -> LogFormatterResult | None:
+        if not self.debug:
+            return None
+        return super().crawled(request, response, spider)
 
 
 #: The robots.txt a site "has" while its robots.txt answers 5xx (RFC 9309 2.3.1.3).

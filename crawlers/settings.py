@@ -123,6 +123,8 @@ def build_settings(
         "REMOTE_CONTROL_ENABLED": False,  # no listening ports in a crawl process
         "TWISTED_DNS_RESOLVER": "crawlers.middlewares.GuardedResolver",  # answers checked (SSRF)
         "LOG_LEVEL": log_level,
+        # No per-page "Crawled (200)" DEBUG record built only to be dropped (LOG_LEVEL).
+        "LOG_FORMATTER": "crawlers.middlewares.QuietLogFormatter",
         "LOG_ENABLED": True,
         "STATS_DUMP": False,
         "MEMUSAGE_ENABLED": False,

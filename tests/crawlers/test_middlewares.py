@@ -185,3 +185,35 @@ def test_warc_writer_backlog_stays_bounded_when_responses_outrun_the_writer(
         mw.executor.shutdown(wait=True)
     assert len(seen) == 640 and not mw.broken
     assert max(seen) <= mw.MAX_QUEUED + 16, max(seen)
+
+
+def test_crawled_message_is_built_only_when_debug_is_logged(tmp_path: Path) -> None:
+    """A crawl's Scrapy builds its per-response 'Crawled (200)' DEBUG message only when
+    LOG_LEVEL lets it through; at DEBUG it is Scrapy's own message."""
+    import logging
+
+    from scrapy import Request
+    from scrapy.http import HtmlResponse
+    from scrapy.logformatter import LogFormatter
+    from scrapy.utils.misc import load_object
+    from scrapy.utils.test import get_crawler
+
+    from crawlers.middlewares import QuietLogFormatter
+    from crawlers.settings import build_settings
+
+    source = site_source("http://127.0.0.1:9", feeds=[], sitemaps=[])
+    for log_level in ("WARNING", "INFO", "DEBUG"):
+        settings = build_settings(source, root=str(tmp_path), crawl_id="c1", log_level=log_level)
+        assert load_object(settings["LOG_FORMATTER"]) is QuietLogFormatter
+        formatter = QuietLogFormatter.from_crawler(get_crawler(settings_dict=dict(settings)))
+        request = Request("http://127.0.0.1:9/a.html", headers={"Referer": "http://x.test/"})
+        response = HtmlResponse(request.url, body=b"<html></html>", request=request)
+        message = formatter.crawled(request, response, None)  # type: ignore[arg-type]
+        if log_level == "DEBUG":
+            expected = LogFormatter().crawled(request, response, None)  # type: ignore[arg-type]
+            assert message == expected and message["level"] == logging.DEBUG
+        else:
+            assert message is None
+    for level, built in ((logging.DEBUG, True), (logging.ERROR, False), ("debug", True)):
+        crawler = get_crawler(settings_dict={"LOG_LEVEL": level})
+        assert QuietLogFormatter.from_crawler(crawler).debug is built
