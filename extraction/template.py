@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,12 +45,13 @@ _BLOCK_TAGS = frozenset(
         "i",
     ]
 )
-_SPACE = re.compile(r"\s+")
 
 
 def block_key(text: str) -> str | None:
     """Hash of a normalized text block; None for blocks too short to be meaningful."""
-    norm = _SPACE.sub(" ", text).strip().casefold()
+    # Whitespace runs to single spaces, stripped: str.split() splits on exactly the
+    # characters of re's \s (str.isspace()), ~3x faster than the regex substitution.
+    norm = " ".join(text.split()).casefold()
     if len(norm) < 12:
         return None
     return hashlib.blake2b(norm.encode("utf-8"), digest_size=8).hexdigest()
