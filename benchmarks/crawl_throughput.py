@@ -211,7 +211,7 @@ process = CrawlerProcess({
     "LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False,
     "CONCURRENT_REQUESTS": max(16, __C__), "CONCURRENT_REQUESTS_PER_DOMAIN": __C__,
     "ROBOTSTXT_OBEY": False, "AUTOTHROTTLE_ENABLED": False, "COOKIES_ENABLED": False,
-    "CONCURRENT_ITEMS": 4,  # same as the crawl process: a fair ceiling
+    "CONCURRENT_ITEMS": 1,  # same as the crawl process: a fair ceiling (and naive)
 })
 process.crawl(BenchSpider)
 process.start()
