@@ -85,6 +85,8 @@ _CONTACT = re.compile(
     re.IGNORECASE,
 )
 _PROMO_MAX_WORDS = 45
+#: Lower-case text every _PROMO_VERB match contains one of (a cheap test before the regex).
+_PROMO_VERB_WORDS = ("sign", "subscrib", "join", "register", "click", "download")
 
 #: Headings after which everything to the end of the text is furniture, not article.
 _TERMINAL = re.compile(
@@ -103,20 +105,39 @@ _TERMINAL = re.compile(
 _MAX_WORDS = 30
 
 
+def _more_words_than(text: str, limit: int) -> bool:
+    """``len(text.split()) > limit`` without listing every word of a long paragraph: with
+    ``maxsplit=limit`` the split stops after ``limit`` words and the rest, which holds at
+    least one more word when it exists, is one more item."""
+    return len(text.split(maxsplit=limit)) > limit
+
+
+def _is_contact(paragraph: str) -> bool:
+    """``_CONTACT.search(paragraph)``: both of its branches need an "@" or "twitter" (in
+    any case; on ASCII text a lower-case test), so without them the regex is not run."""
+    if "@" not in paragraph and paragraph.isascii() and "twitter" not in paragraph.lower():
+        return False
+    return _CONTACT.search(paragraph) is not None
+
+
 def is_boilerplate(paragraph: str) -> bool:
     """True when a paragraph is a formulaic prompt, form label, share bar or credit line."""
     text = paragraph.strip()
     if not text:
         return False
-    if len(text.split()) > _MAX_WORDS:
+    if _more_words_than(text, _MAX_WORDS):
         return False
     return bool(_ALWAYS.match(text))
 
 
 def is_promo(paragraph: str) -> bool:
     """A short call to subscribe, sign up or follow (verb + channel in under ~45 words)."""
-    if len(paragraph.split()) > _PROMO_MAX_WORDS:
+    if _more_words_than(paragraph, _PROMO_MAX_WORDS):
         return False
+    if paragraph.isascii():  # ASCII: IGNORECASE is lower(); no verb word, no match
+        low = paragraph.lower()
+        if not any(word in low for word in _PROMO_VERB_WORDS):
+            return False
     return bool(_PROMO_VERB.search(paragraph) and _PROMO_CHANNEL.search(paragraph))
 
 
@@ -183,5 +204,5 @@ def filter_paragraphs(paragraphs: list[str], link_texts: frozenset[str] = frozen
     return [
         p
         for i, p in enumerate(kept)
-        if not is_promo(p) and not (i >= tail and len(p.split()) <= 40 and _CONTACT.search(p))
+        if not is_promo(p) and not (i >= tail and not _more_words_than(p, 40) and _is_contact(p))
     ]
