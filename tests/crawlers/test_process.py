@@ -78,3 +78,53 @@ def test_conditional_validators_from_the_latest_stored_response(tmp_path: Path) 
     assert found[BASE + "/feed.xml"]["etag"] == '"v2"'
     assert found[BASE + "/feed.xml"]["last_modified"] == "Mon, 23 Nov 2026 10:00:00 GMT"
     assert found[BASE + "/feed.xml"]["record"] == [new.warc_file, new.offset, new.length]
+
+
+def test_quiet_signal_manager_sends_what_scrapys_sends() -> None:
+    """Same receivers called, same results, for every way a receiver can be connected
+    (this sender or any, this signal or any); nothing connected gives [] without lookups."""
+    from pydispatch import dispatcher
+    from scrapy.signalmanager import SignalManager
+
+    from crawlers.process import QuietSignalManager
+
+    class Sender:
+        pass
+
+    sender, other = Sender(), Sender()
+    signal, unrelated = object(), object()
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def receiver(**kwargs: Any) -> str:
+        calls.append(("ok", kwargs))
+        return "done"
+
+    def failing(**kwargs: Any) -> None:
+        calls.append(("failing", kwargs))
+        raise ValueError("receiver failed")
+
+    def outcome(manager: SignalManager) -> tuple[list[tuple[Any, Any]], list[Any]]:
+        calls.clear()
+        result = manager.send_catch_log(signal=signal, value=1)
+        shown = [(r, v if isinstance(v, str) else type(v.value)) for r, v in result]
+        return shown, list(calls)
+
+    connections: list[tuple[Any, Any, Any]] = [
+        (receiver, signal, sender),  # this sender, this signal
+        (receiver, signal, dispatcher.Any),  # any sender
+        (receiver, dispatcher.Any, sender),  # any signal
+        (receiver, dispatcher.Any, dispatcher.Any),
+        (failing, signal, sender),  # a failure is reported, not raised
+        (receiver, unrelated, sender),  # another signal only: nothing to send
+        (receiver, signal, other),  # another sender only: nothing to send
+    ]
+    for fn, sig, snd in connections:
+        dispatcher.connect(fn, signal=sig, sender=snd)
+        try:
+            expected = outcome(SignalManager(sender))
+            assert outcome(QuietSignalManager(sender)) == expected
+            sent = sig in (signal, dispatcher.Any) and snd in (sender, dispatcher.Any)
+            assert bool(expected[0]) is sent and len(expected[1]) == int(sent)
+        finally:
+            dispatcher.disconnect(fn, signal=sig, sender=snd)
+    assert outcome(QuietSignalManager(sender)) == ([], [])
