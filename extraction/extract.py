@@ -24,6 +24,7 @@ from extraction import metadata as md
 from extraction.boilerplate import filter_paragraphs
 from extraction.encoding import decode_html
 from extraction.fast_copies import lean_copies
+from extraction.fast_options import extractor
 from extraction.fast_readability import fast_readability
 from extraction.fast_xpaths import fast_prunes
 from extraction.jsonld_body import repair_with_article_body
@@ -537,6 +538,17 @@ def _trafilatura(
 ) -> Any:
     """One trafilatura pass. It copies the tree it is given (passes are independent) unless
     the tree is lent (``lend`` is ``tree``): then the tree is used up."""
+    # The Extractor bare_extraction would build from these arguments, without re-reading
+    # trafilatura's config each call (None: it builds its own).
+    settings = extractor(
+        url=url,
+        favor_precision=precision,
+        favor_recall=options.favor_recall,
+        include_comments=options.include_comments,
+        include_tables=options.include_tables,
+        with_metadata=options.trafilatura_metadata,
+        date_extraction_params=date_params,
+    )
     with fast_prunes(), lean_copies(lend), fast_readability():
         return trafilatura.bare_extraction(
             tree,
@@ -549,6 +561,7 @@ def _trafilatura(
             deduplicate=False,
             prune_xpath=list(options.prune_xpath) or None,
             date_extraction_params=date_params,
+            options=settings,
         )
 
 
