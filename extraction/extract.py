@@ -26,7 +26,7 @@ from extraction.encoding import decode_html
 from extraction.fast_copies import lean_copies
 from extraction.fast_options import extractor
 from extraction.fast_readability import fast_readability
-from extraction.fast_xpaths import fast_prunes
+from extraction.fast_xpaths import RawPrunes, fast_prunes
 from extraction.jsonld_body import repair_with_article_body
 from extraction.options import ExtractionOptions
 from extraction.pagetype import listing_reason
@@ -365,7 +365,10 @@ def _extract(
     prune_ids, prune_classes = frozenset(options.prune_ids), frozenset(options.prune_classes)
     scan: TreeScan | None = None
     if tree.getparent() is None:  # the document's root: the walk sees every element
-        scan = scan_tree(tree, prune_ids, prune_classes, limit=options.max_tree_size)
+        # It also collects trafilatura's raw-tree prune matches for a tree lent to it
+        # (not with trafilatura's metadata: that reads the lent tree before the prunes).
+        raw = None if options.trafilatura_metadata else RawPrunes()
+        scan = scan_tree(tree, prune_ids, prune_classes, options.max_tree_size, raw)
         size = int(_count_elements(tree)) if scan.truncated else scan.elements
     else:
         size = int(_count_elements(tree))
@@ -385,6 +388,7 @@ def _extract(
 
     page_meta = md.page_metadata(signals, url, hints, tree, scan.bylines)
     prune_tree(tree, prune_ids, prune_classes, scan.prune)
+    raw_prunes = None if scan.truncated else scan.raw  # valid: the tree only lost elements
     del scan  # its elements may be gone from the tree now
     fetched_utc = (
         fetched_at.astimezone(UTC) if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
@@ -400,8 +404,10 @@ def _extract(
     structured_date = md.published_at(signals, hints, None, canonical, fetched_utc)
     keep_tree = not options.trafilatura_metadata and structured_date is None
     lend = None if keep_tree else tree
+    # trafilatura works on the lent tree itself: its raw-tree prunes use the scan's matches
+    seed = (tree, raw_prunes) if lend is not None and raw_prunes is not None else None
     doc = _trafilatura(
-        tree, url, options, date_params, precision=options.favor_precision, lend=lend
+        tree, url, options, date_params, precision=options.favor_precision, lend=lend, seed=seed
     )
     title_line = page_meta.title
     if options.trafilatura_metadata:
@@ -535,9 +541,11 @@ def _trafilatura(
     *,
     precision: bool,
     lend: HtmlElement | None = None,
+    seed: tuple[HtmlElement, RawPrunes] | None = None,
 ) -> Any:
     """One trafilatura pass. It copies the tree it is given (passes are independent) unless
-    the tree is lent (``lend`` is ``tree``): then the tree is used up."""
+    the tree is lent (``lend`` is ``tree``): then the tree is used up. ``seed``: the lent
+    tree's raw-tree prune matches (see `extraction.fast_xpaths.RawTreeWalk`)."""
     # The Extractor bare_extraction would build from these arguments, without re-reading
     # trafilatura's config each call (None: it builds its own).
     settings = extractor(
@@ -549,7 +557,8 @@ def _trafilatura(
         with_metadata=options.trafilatura_metadata,
         date_extraction_params=date_params,
     )
-    with fast_prunes(), lean_copies(lend), fast_readability():
+    focus_precision = precision and not options.favor_recall  # trafilatura's focus
+    with fast_prunes(seed, focus_precision), lean_copies(lend), fast_readability():
         return trafilatura.bare_extraction(
             tree,
             url=url,

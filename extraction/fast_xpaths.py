@@ -219,8 +219,105 @@ def raw_tree_walk(
     return scroll, share, comments
 
 
+_OVERALL_TAG_SET = frozenset(_OVERALL_TAGS)
+_RAW_WALK_TAG_SET = frozenset(_RAW_WALK_TAGS)
+
+
+class RawPrunes:
+    """The raw tree's prune matches, collected element by element by another walk over the
+    same tree (extraction.scan.scan_tree), so that trafilatura's raw-tree prunes need no walk
+    of their own (see `RawTreeWalk`).
+
+    Lists: RAW_TREE_PRUNE_XPATH's two, REMOVE_COMMENTS_AND_LISTS_XPATH's and
+    OVERALL_DISCARD_XPATH's two, each in document order. Scroll containers keep whether their
+    "no <h1> inside" test is still to be made: it reads the tree's structure, which may
+    change before the prune (elements deleted), so it is made when the list is used.
+    """
+
+    def __init__(self) -> None:
+        self.scroll: list[tuple[HtmlElement, bool]] = []
+        self.share: list[HtmlElement] = []
+        self.comments: list[HtmlElement] = []
+        self.blocks: list[HtmlElement] = []
+        self.hidden: list[HtmlElement] = []
+        self.block_memo: dict[str, bool] = {}
+        self.hidden_memo: dict[str, bool] = {}
+
+    def add(
+        self,
+        el: HtmlElement,
+        tag: str,
+        ident: str | None,
+        cls: str | None,
+        style: str | None,
+        aria: str | None,
+        first_ic: str | None,
+        first_is: str | None,
+        block_hit: bool,
+    ) -> bool:
+        """The verdicts for one descendant of the tree, in document order, from its
+        attributes read in source order (None: absent): @id, @class, @style, @aria-hidden,
+        string(@id|@class), string(@id|@style), and whether @data-lp-replacement-content,
+        @role or @data-component alone select it as a block (`overall_discard_blocks`).
+        An element with none of these matches nothing and need not be added.
+
+        Returns whether a list took the element: for the same tag and attribute values
+        the answer is the same (so a caller may skip elements known to match nothing).
+        """
+        taken = len(self.scroll) + len(self.share) + len(self.comments)
+        taken += len(self.blocks) + len(self.hidden)
+        if tag in _RAW_WALK_TAG_SET:  # raw_tree_walk
+            ident_s, cls_s = ident or "", cls or ""
+            raw_comment = True
+            if tag in _SCROLL_TAGS:
+                if _SCROLL(ident_s) or _SCROLL(cls_s):
+                    self.scroll.append((el, not (_MVP(ident_s) or _MVP(cls_s))))
+                if "elementor-share-buttons" in cls_s:
+                    self.share.append(el)
+                raw_comment = tag != "aside"
+            if (
+                raw_comment
+                and (_COMMENTS_ID(ident_s) or _COMMENTS_CLASS(cls_s))
+                and (
+                    tag not in ("ol", "ul") or _COMMENTS_ID_LIST(ident_s) or _COMMENTS_CLASS(cls_s)
+                )
+            ):
+                self.comments.append(el)
+        if tag in _OVERALL_TAG_SET:  # overall_discard_blocks
+            if cls is not None and not block_hit:
+                block_hit = _memo_search(self.block_memo, cls, _OVERALL_CLASS)
+            if (
+                block_hit
+                or (ident is not None and _OVERALL_ID(ident))
+                or (first_ic is not None and _OVERALL_COOKIE(first_ic))
+            ):
+                self.blocks.append(el)
+        if (  # overall_discard_hidden
+            (first_ic is not None and first_ic.startswith("reply-"))
+            or (first_is is not None and _HIDDEN(first_is))
+            or aria == "true"
+            or (style is not None and ("display:none" in style or "display: none" in style))
+            or (ident is not None and _HIDDEN_ID(ident))
+            or (
+                cls is not None
+                and (cls == "comments-title" or _memo_search(self.hidden_memo, cls, _HIDDEN_CLASS))
+            )
+        ):
+            self.hidden.append(el)
+        total = len(self.scroll) + len(self.share) + len(self.comments)
+        return total + len(self.blocks) + len(self.hidden) > taken
+
+    def scroll_matches(self) -> list[HtmlElement]:
+        """RAW_TREE_PRUNE_XPATH[0]'s matches, the <h1> test made now."""
+        return [
+            el
+            for el, test in self.scroll
+            if not test or next(el.iterdescendants("h1"), None) is None
+        ]
+
+
 class RawTreeWalk:
-    """The raw tree's first prunes sharing one walk.
+    """The raw tree's prunes sharing one walk.
 
     trafilatura_sequence prunes the raw tree with RAW_TREE_PRUNE_XPATH (scroll, then
     share) and, right after, REMOVE_COMMENTS_AND_LISTS_XPATH, through
@@ -230,15 +327,42 @@ class RawTreeWalk:
     tag or attributes (all these tests read), so a kept list is the later walk's list plus
     elements inside deleted subtrees, and deleting those again only touches the detached
     subtrees, never the tree. Any other call walks anew.
+
+    ``seed``: (tree, `RawPrunes` collected on it) when the caller walked that tree already
+    and the tree has only lost elements since (the same argument): `scroll` on that tree
+    object takes all three lists from it instead of walking. With ``overall`` (precision
+    mode) the seed's OVERALL_DISCARD_XPATH lists are kept too: in that mode
+    compare_extraction prunes the raw tree itself with them (fast_copies hands it over
+    uncopied) and until then the tree only loses elements (the extraction works on
+    copies). They are used once, by the first `blocks` / `hidden` call on that tree
+    object; calls on other trees (the cleaned tree, pruned before) walk their tree.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, seed: tuple[HtmlElement, RawPrunes] | None = None, overall: bool = False
+    ) -> None:
+        self.seed = seed
+        self.overall = overall
+        self.block_memo: dict[str, bool] = {}
+        self.hidden_memo: dict[str, bool] = {}
         self.pending_share: tuple[HtmlElement, list[HtmlElement]] | None = None
         self.pending_comments: tuple[HtmlElement, list[HtmlElement]] | None = None
+        self.pending_blocks: tuple[HtmlElement, list[HtmlElement]] | None = None
+        self.pending_hidden: tuple[HtmlElement, list[HtmlElement]] | None = None
 
     def scroll(self, tree: HtmlElement) -> list[HtmlElement]:
         """RAW_TREE_PRUNE_XPATH[0]; the walk also finds what `share`/`comments` need."""
-        scroll, share, comments = raw_tree_walk(tree)
+        seed, self.seed = self.seed, None
+        if seed is not None and seed[0] is tree:
+            found = seed[1]
+            scroll, share, comments = found.scroll_matches(), found.share, found.comments
+            if self.overall:
+                self.pending_blocks, self.pending_hidden = (
+                    (tree, found.blocks),
+                    (tree, found.hidden),
+                )
+        else:
+            scroll, share, comments = raw_tree_walk(tree)
         self.pending_share, self.pending_comments = (tree, share), (tree, comments)
         return scroll
 
@@ -256,6 +380,22 @@ class RawTreeWalk:
         if pending is not None and pending[0] is tree:
             return pending[1]
         return comment_blocks_and_lists(tree)
+
+    def blocks(self, tree: HtmlElement) -> list[HtmlElement]:
+        """OVERALL_DISCARD_XPATH[0]: the seed's list for the raw tree (once), else walked."""
+        pending = self.pending_blocks
+        if pending is not None and pending[0] is tree:
+            self.pending_blocks = None
+            return pending[1]
+        return overall_discard_blocks(tree, self.block_memo)
+
+    def hidden(self, tree: HtmlElement) -> list[HtmlElement]:
+        """OVERALL_DISCARD_XPATH[1]: the seed's list for the raw tree (once), else walked."""
+        pending = self.pending_hidden
+        if pending is not None and pending[0] is tree:
+            self.pending_hidden = None
+            return pending[1]
+        return overall_discard_hidden(tree, self.hidden_memo)
 
 
 def comment_blocks(tree: HtmlElement) -> list[HtmlElement]:
@@ -500,15 +640,19 @@ def _bind(matcher: Matcher) -> Matcher:
 
 
 @contextmanager
-def fast_prunes() -> Iterator[None]:
+def fast_prunes(
+    seed: tuple[HtmlElement, RawPrunes] | None = None, precision: bool = False
+) -> Iterator[None]:
     """Within the block, trafilatura's matching XPath lists hold the stand-ins instead.
+
+    ``seed`` and ``precision`` (trafilatura runs in precision mode): see `RawTreeWalk`.
 
     The lists are swapped in place (trafilatura's modules share them) and restored on exit,
     also on an exception or a timeout, so plain trafilatura calls outside are untouched.
     Re-entering while active is a no-op (the lists no longer hold the original XPaths).
     """
     swapped: list[tuple[list[etree.XPath], list[etree.XPath]]] = []
-    walk = RawTreeWalk()
+    walk = RawTreeWalk(seed, overall=precision)
     try:
         for name, (_, matchers) in EXPECTED.items():
             originals = _original_xpaths(name)
@@ -521,6 +665,9 @@ def fast_prunes() -> Iterator[None]:
                 continue
             if name == "REMOVE_COMMENTS_AND_LISTS_XPATH":
                 target[:] = [walk.comments]
+                continue
+            if name == "OVERALL_DISCARD_XPATH":
+                target[:] = [walk.blocks, walk.hidden]
                 continue
             target[:] = [
                 original if matcher is None else _bind(matcher)

@@ -13,8 +13,19 @@ from dataclasses import dataclass, field
 
 from lxml.html import HtmlElement
 
+from extraction.fast_xpaths import RawPrunes
+
 #: Tags whose elements are collected by tag (tree.iter(tag) order).
 _COLLECTED = ("meta", "link", "script", "p")
+#: Attributes the walk reads (others are skipped at once), and with RawPrunes.
+_ATTRIBUTES = frozenset(("class", "id", "rel", "itemprop"))
+_RAW_ATTRIBUTES = _ATTRIBUTES | {
+    "style",
+    "aria-hidden",
+    "data-lp-replacement-content",
+    "role",
+    "data-component",
+}
 
 
 @dataclass
@@ -38,6 +49,8 @@ class TreeScan:
     articles: int = 0
     #: The walk stopped after `limit` elements: the lists are incomplete.
     truncated: bool = False
+    #: trafilatura's raw-tree prune matches among the descendants, when asked for.
+    raw: RawPrunes | None = None
 
 
 def scan_tree(
@@ -45,14 +58,22 @@ def scan_tree(
     prune_ids: frozenset[str],
     prune_classes: frozenset[str],
     limit: int | None = None,
+    raw: RawPrunes | None = None,
 ) -> TreeScan:
-    """Walk ``tree`` once; stop (``truncated``) when it has more than ``limit`` elements."""
-    scan = TreeScan(by_tag={tag: [] for tag in _COLLECTED})
+    """Walk ``tree`` once; stop (``truncated``) when it has more than ``limit`` elements.
+
+    ``raw``: also collect, into it, the matches of trafilatura's raw-tree prunes among the
+    tree's descendants (`extraction.fast_xpaths.RawPrunes`; ``scan.raw``).
+    """
+    scan = TreeScan(by_tag={tag: [] for tag in _COLLECTED}, raw=raw)
     by_tag = scan.by_tag
     prune = scan.prune
     bylines = scan.bylines
     title = h1 = None
     articles = n = 0
+    # class -> tags for which an element with only that class is taken by no raw prune
+    idle: dict[str, set[str]] = {}
+    watched = _ATTRIBUTES if raw is None else _RAW_ATTRIBUTES
     for el in tree.iter():
         tag = el.tag
         if tag.__class__ is not str:
@@ -77,24 +98,63 @@ def scan_tree(
             if tag == "form":
                 prune.append((el, False))
             continue
-        hit = byline = False
-        for name, value in items:
+        hit = byline = block_hit = False
+        ident = cls = style = aria = first_ic = first_is = None
+        for name, value in items:  # in source order (string(@a|@b) for RawPrunes)
+            if name not in watched:
+                continue
             if name == "class":
                 if "byline" in value or "author" in value:
                     byline = True
                 if not hit and not prune_classes.isdisjoint(value.split()):
                     hit = True
+                cls = value
+                if first_ic is None:
+                    first_ic = value
             elif name == "id":
                 if "author" in value:
                     byline = True
                 if value in prune_ids:
                     hit = True
-            elif (name == "rel" or name == "itemprop") and value == "author":
-                byline = True
+                ident = value
+                if first_ic is None:
+                    first_ic = value
+                if first_is is None:
+                    first_is = value
+            elif name == "rel" or name == "itemprop":
+                if value == "author":
+                    byline = True
+            elif name == "style":
+                style = value
+                if first_is is None:
+                    first_is = value
+            elif name == "aria-hidden":
+                aria = value
+            elif name == "data-lp-replacement-content":
+                block_hit = True
+            elif name == "role":
+                block_hit = block_hit or "nav" in value.replace("N", "n")
+            elif name == "data-component":
+                block_hit = block_hit or "MostPopularStories" in value
         if hit or tag == "form":
             prune.append((el, hit))
-        if byline and el is not tree:
+        if el is tree:
+            continue
+        if byline:
             bylines.append(el)
+        if raw is None:
+            continue
+        if ident is None and style is None and aria is None and not block_hit:
+            if cls is None:
+                continue  # nothing a raw-tree prune reads
+            # Only a class: the verdicts depend on (tag, class) alone; most repeat.
+            tags = idle.get(cls)
+            if tags is not None and tag in tags:
+                continue
+            if not raw.add(el, tag, None, cls, None, None, cls, None, False):
+                idle.setdefault(cls, set()).add(tag)
+            continue
+        raw.add(el, tag, ident, cls, style, aria, first_ic, first_is, block_hit)
     scan.elements = n
     scan.title = title
     scan.h1 = h1

@@ -17,6 +17,8 @@ from trafilatura import core, external, htmlprocessing, main_extractor, xpaths
 from extraction import fast_xpaths
 from extraction.extract import parse_html
 from extraction.metadata import _BYLINE_XPATH, byline_elements
+from extraction.prune import PRUNE_CLASSES, PRUNE_IDS, prune_tree
+from extraction.scan import scan_tree
 
 TAGS = [
     "div", "item", "list", "p", "section", "span", "aside", "details", "ol", "ul", "h1", "a",
@@ -99,6 +101,50 @@ def _assert_same(tree: HtmlElement, pairs: Pairs | None = None) -> None:
     htmlprocessing.prune_unwanted_nodes(theirs, xpaths.RAW_TREE_PRUNE_XPATH)
     htmlprocessing.prune_unwanted_nodes(theirs, xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH)
     assert etree.tostring(mine) == etree.tostring(theirs)
+    _assert_seed_matches(tree)
+
+
+def _assert_seed_matches(tree: HtmlElement) -> None:
+    """scan_tree's RawPrunes: the five lists of the walks they replace and, used as
+    _extract uses them (scan, our prune, then trafilatura's raw-tree prunes in precision
+    mode), the same pruned tree as trafilatura's XPaths."""
+    if tree.getparent() is not None:
+        return  # _extract collects them for a document's root only
+    raw = fast_xpaths.RawPrunes()
+    scan_tree(tree, PRUNE_IDS, PRUNE_CLASSES, raw=raw)
+    separate = [
+        fast_xpaths.raw_tree_scroll(tree),
+        fast_xpaths.raw_tree_share(tree),
+        fast_xpaths.comment_blocks_and_lists(tree),
+        fast_xpaths.overall_discard_blocks(tree),
+        fast_xpaths.overall_discard_hidden(tree),
+    ]
+    collected = [raw.scroll_matches(), raw.share, raw.comments, raw.blocks, raw.hidden]
+    for got, expected in zip(collected, separate, strict=True):
+        assert len(got) == len(expected)
+        assert all(a is b for a, b in zip(got, expected, strict=True))
+    for overall in (False, True):
+        mine, theirs = copy.copy(tree), copy.copy(tree)
+        raw = fast_xpaths.RawPrunes()
+        scan = scan_tree(mine, PRUNE_IDS, PRUNE_CLASSES, raw=raw)
+        prune_tree(mine, PRUNE_IDS, PRUNE_CLASSES, scan.prune)  # the tree loses elements
+        prune_tree(theirs, PRUNE_IDS, PRUNE_CLASSES)
+        walk = fast_xpaths.RawTreeWalk((mine, raw), overall=overall)
+        htmlprocessing.prune_unwanted_nodes(mine, [walk.scroll, walk.share])
+        htmlprocessing.prune_unwanted_nodes(mine, [walk.comments])
+        htmlprocessing.prune_unwanted_nodes(theirs, xpaths.RAW_TREE_PRUNE_XPATH)
+        htmlprocessing.prune_unwanted_nodes(theirs, xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH)
+        assert etree.tostring(mine) == etree.tostring(theirs)
+        # the cleaned tree is pruned first (with the text guard): walked, the lists stay
+        other = copy.copy(mine)
+        htmlprocessing.prune_unwanted_nodes(other, [walk.blocks, walk.hidden], with_backup=True)
+        htmlprocessing.prune_unwanted_nodes(
+            copy.copy(theirs), xpaths.OVERALL_DISCARD_XPATH, with_backup=True
+        )
+        htmlprocessing.prune_unwanted_nodes(mine, [walk.blocks, walk.hidden])
+        htmlprocessing.prune_unwanted_nodes(theirs, xpaths.OVERALL_DISCARD_XPATH)
+        assert etree.tostring(mine) == etree.tostring(theirs)
+        assert walk.pending_blocks is None and walk.pending_hidden is None
 
 
 def test_every_stand_in_is_active_for_the_installed_trafilatura() -> None:
@@ -137,11 +183,12 @@ def test_stand_ins_match_xpaths_on_fixture_pages(cases: list[Case]) -> None:
 
 def test_fast_prunes_swaps_and_restores_the_lists() -> None:
     before = {name: list(getattr(xpaths, name)) for name in fast_xpaths.EXPECTED}
+    blocks = fast_xpaths.RawTreeWalk.blocks
     with pytest.raises(RuntimeError), fast_xpaths.fast_prunes():
-        assert xpaths.OVERALL_DISCARD_XPATH[0].func is fast_xpaths.overall_discard_blocks
+        assert xpaths.OVERALL_DISCARD_XPATH[0].__func__ is blocks
         with fast_xpaths.fast_prunes():  # re-entry changes nothing and restores nothing
-            assert xpaths.OVERALL_DISCARD_XPATH[0].func is fast_xpaths.overall_discard_blocks
-        assert xpaths.OVERALL_DISCARD_XPATH[0].func is fast_xpaths.overall_discard_blocks
+            assert xpaths.OVERALL_DISCARD_XPATH[0].__func__ is blocks
+        assert xpaths.OVERALL_DISCARD_XPATH[0].__func__ is blocks
         raise RuntimeError("a failure inside trafilatura")
     after = {name: list(getattr(xpaths, name)) for name in fast_xpaths.EXPECTED}
     assert all(all(a is b for a, b in zip(before[n], after[n], strict=True)) for n in before)
@@ -163,3 +210,23 @@ def test_raw_tree_walk_keeps_its_lists_for_the_same_tree_only() -> None:
     assert walk.share(one) == xpaths.RAW_TREE_PRUNE_XPATH[1](one)
     assert walk.comments(one) == xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH[0](one)
     assert walk.share(one) == xpaths.RAW_TREE_PRUNE_XPATH[1](one)  # kept once only
+
+
+def test_seeded_scroll_reads_the_tree_as_pruned_then() -> None:
+    # "no <h1> inside" is structural: an <h1> our prune removes (inside a small form or a
+    # comments block) no longer keeps its infinite-scroll container, as with the XPath.
+    markup = (
+        "<html><body><h1>Story</h1><p>Lead.</p>"
+        "<div class='infinite-scroll'><form><h1>Reply</h1></form><p>Next story</p></div>"
+        "<div id='infinite-scroll'><div id='comments'><h1>Comments</h1></div></div>"
+        "<div class='infinite-scroll'><h1>Kept: an article</h1></div>"
+        "<section class='mvp-post-add-box'><h1>Ad</h1></section></body></html>"
+    )
+    tree = parse_html(markup)
+    assert tree is not None
+    _assert_seed_matches(tree)
+    raw = fast_xpaths.RawPrunes()
+    scan = scan_tree(tree, PRUNE_IDS, PRUNE_CLASSES, raw=raw)
+    assert len(raw.scroll_matches()) == 1  # only the mvp box before our prune
+    prune_tree(tree, PRUNE_IDS, PRUNE_CLASSES, scan.prune)
+    assert len(raw.scroll_matches()) == 3
