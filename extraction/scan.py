@@ -17,6 +17,8 @@ from extraction.fast_xpaths import RawPrunes
 
 #: Tags whose elements are collected by tag (tree.iter(tag) order).
 _COLLECTED = ("meta", "link", "script", "p")
+#: Tags the walk notes (the collected ones, title, h1, article).
+_NOTED = frozenset((*_COLLECTED, "title", "h1", "article"))
 #: Attributes the walk reads (others are skipped at once), and with RawPrunes.
 _ATTRIBUTES = frozenset(("class", "id", "rel", "itemprop"))
 _RAW_ATTRIBUTES = _ATTRIBUTES | {
@@ -74,25 +76,27 @@ def scan_tree(
     # class -> tags for which an element with only that class is taken by no raw prune
     idle: dict[str, set[str]] = {}
     watched = _ATTRIBUTES if raw is None else _RAW_ATTRIBUTES
+    stop = 0 if limit is None else max(limit, 0) + 1  # n is 1 or more here: 0 never stops
     for el in tree.iter():
         tag = el.tag
         if tag.__class__ is not str:
             continue  # comments, processing instructions, entities
         n += 1
-        if limit is not None and n > limit:
+        if n == stop:  # the element past the limit (as before: elements = limit + 1)
             scan.truncated = True
             break
-        bucket = by_tag.get(tag)
-        if bucket is not None:
-            bucket.append(el)
-        elif tag == "title":
-            if title is None and el is not tree:
-                title = el
-        elif tag == "h1":
-            if h1 is None:
-                h1 = el
-        elif tag == "article":
-            articles += 1
+        if tag in _NOTED:
+            bucket = by_tag.get(tag)
+            if bucket is not None:
+                bucket.append(el)
+            elif tag == "title":
+                if title is None and el is not tree:
+                    title = el
+            elif tag == "h1":
+                if h1 is None:
+                    h1 = el
+            elif tag == "article":
+                articles += 1
         items = el.items()
         if not items:
             if tag == "form":

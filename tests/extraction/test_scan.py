@@ -84,6 +84,9 @@ def _assert_scan_matches(tree: HtmlElement) -> None:
     if scan.elements > 1:
         limited = scan_tree(tree, IDS, CLASSES, limit=scan.elements - 1)
         assert limited.truncated
+        assert limited.elements == scan.elements  # stopped at the element past the limit
+    assert not scan_tree(tree, IDS, CLASSES, limit=scan.elements).truncated
+    assert scan_tree(tree, IDS, CLASSES, limit=0).truncated
 
 
 def _assert_prune_matches(markup: str) -> None:
