@@ -558,7 +558,12 @@ def _trafilatura(
         date_extraction_params=date_params,
     )
     focus_precision = precision and not options.favor_recall  # trafilatura's focus
-    with fast_prunes(seed, focus_precision), lean_copies(lend), fast_readability():
+    classed = (seed[0], seed[1].classed) if seed is not None else None
+    with (
+        fast_prunes(seed, focus_precision),
+        lean_copies(lend),
+        fast_readability(classed),
+    ):
         return trafilatura.bare_extraction(
             tree,
             url=url,

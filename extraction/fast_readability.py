@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from lxml import etree
+from lxml.html import HtmlElement
 from trafilatura import readability_lxml
 
 #: sha256 (first 16 hex) of the source of Document.remove_unlikely_candidates.
@@ -63,15 +64,67 @@ def remove_unlikely_candidates(self: readability_lxml.Document) -> None:
             elem.drop_tree()
 
 
+def remove_listed_candidates(
+    self: readability_lxml.Document, listed: list[tuple[HtmlElement, str]]
+) -> None:
+    """`remove_unlikely_candidates` given the document's elements with a class or an id and
+    their "class id" strings, in document order, as an earlier walk of the same tree found
+    them (extraction.scan.scan_tree, `RawPrunes.classed`).
+
+    Exact while the tree has only lost elements since that walk (tags and attributes, all
+    the verdicts read, unchanged): an element that has left the tree as a removed subtree's
+    root (no parent) is skipped, as readability's own list would not hold it; one inside a
+    removed subtree is dropped there, touching only that detached subtree, as readability
+    does for the elements inside a subtree it dropped itself.
+    """
+    verdicts: dict[str, bool] = {}
+    unlikely = readability_lxml.REGEXES["unlikelyCandidatesRe"].search
+    maybe = readability_lxml.REGEXES["okMaybeItsACandidateRe"].search
+    frame_tags = readability_lxml.FRAME_TAGS
+    for elem, attrs in listed:
+        if len(attrs) < 2 or elem.tag in frame_tags:
+            continue
+        verdict = verdicts.get(attrs)
+        if verdict is None:
+            low = attrs.lower()
+            verdict = verdicts[attrs] = bool(unlikely(low)) and not maybe(low)
+        if verdict and elem.getparent() is not None:
+            elem.drop_tree()
+
+
 @contextmanager
-def fast_readability() -> Iterator[None]:
-    """Within the block, readability's Document uses the stand-in (restored on exit)."""
+def fast_readability(
+    seed: tuple[HtmlElement, list[tuple[HtmlElement, str]]] | None = None,
+) -> Iterator[None]:
+    """Within the block, readability's Document uses the stand-in (restored on exit).
+
+    ``seed``: (tree, its `RawPrunes.classed` list) for a tree that readability may get
+    itself (a lent raw tree in precision mode): a Document of that very tree object uses
+    the list once (`remove_listed_candidates`) instead of searching the tree.
+    """
     document = readability_lxml.Document
     original = document.__dict__.get("remove_unlikely_candidates")
-    if original is None or original is remove_unlikely_candidates or not active():
+    if (
+        original is None
+        or original is remove_unlikely_candidates
+        or getattr(original, "stand_in", False)
+        or not active()
+    ):
         yield
         return
-    document.remove_unlikely_candidates = remove_unlikely_candidates  # type: ignore[method-assign]
+    stand_in = remove_unlikely_candidates
+    if seed is not None:
+        pending = [seed]
+
+        def seeded(self: readability_lxml.Document) -> None:
+            if pending and self.doc is pending[0][0]:
+                remove_listed_candidates(self, pending.pop()[1])
+            else:
+                remove_unlikely_candidates(self)
+
+        seeded.stand_in = True  # type: ignore[attr-defined]
+        stand_in = seeded
+    document.remove_unlikely_candidates = stand_in  # type: ignore[method-assign]
     try:
         yield
     finally:

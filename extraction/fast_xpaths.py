@@ -242,6 +242,9 @@ class RawPrunes:
         self.hidden: list[HtmlElement] = []
         self.block_memo: dict[str, bool] = {}
         self.hidden_memo: dict[str, bool] = {}
+        #: (element, readability's "class id" string) for every descendant with a
+        #: non-empty class or id (extraction.fast_readability.remove_listed_candidates).
+        self.classed: list[tuple[HtmlElement, str]] = []
 
     def add(
         self,

@@ -148,6 +148,10 @@ def scan_tree(
             bylines.append(el)
         if raw is None:
             continue
+        if cls:  # readability's " ".join(filter(None, (class, id)))
+            raw.classed.append((el, cls + " " + ident if ident else cls))
+        elif ident:
+            raw.classed.append((el, ident))
         if ident is None and style is None and aria is None and not block_hit:
             if cls is None:
                 continue  # nothing a raw-tree prune reads

@@ -10,10 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from lxml.html import HtmlElement
-from trafilatura import readability_lxml
+from trafilatura import htmlprocessing, readability_lxml, xpaths
 
 from extraction import fast_readability
 from extraction.extract import parse_html
+from extraction.fast_xpaths import RawPrunes
+from extraction.prune import PRUNE_CLASSES, PRUNE_IDS, prune_tree
+from extraction.scan import scan_tree
 
 TAGS = ["div", "p", "span", "section", "body", "html", "ul", "li", "article", "a"]
 TOKENS = [
@@ -50,6 +53,24 @@ def _assert_same(tree: HtmlElement) -> None:
     mine, theirs = copy.copy(tree), copy.copy(tree)
     fast_readability.remove_unlikely_candidates(readability_lxml.Document(mine))
     readability_lxml.Document(theirs).remove_unlikely_candidates()
+    assert etree.tostring(mine) == etree.tostring(theirs)
+    _assert_seeded_same(tree)
+
+
+def _assert_seeded_same(tree: HtmlElement) -> None:
+    """The list our walk collected, used after the tree lost elements as it does before
+    readability runs (our prune, trafilatura's raw-tree prunes, readability's scripts)."""
+    mine, theirs = copy.copy(tree), copy.copy(tree)
+    raw = RawPrunes()
+    scan = scan_tree(mine, PRUNE_IDS, PRUNE_CLASSES, raw=raw)
+    prune_tree(mine, PRUNE_IDS, PRUNE_CLASSES, scan.prune)
+    prune_tree(theirs, PRUNE_IDS, PRUNE_CLASSES)
+    for one in (mine, theirs):
+        htmlprocessing.prune_unwanted_nodes(one, xpaths.OVERALL_DISCARD_XPATH)
+    with fast_readability.fast_readability((mine, raw.classed)):
+        readability_lxml.Document(copy.copy(mine)).remove_unlikely_candidates()  # not seeded
+        readability_lxml.Document(mine).remove_unlikely_candidates()
+    readability_lxml.Document(theirs).remove_unlikely_candidates()  # the original
     assert etree.tostring(mine) == etree.tostring(theirs)
 
 
@@ -89,3 +110,24 @@ def test_swapped_only_inside_the_block() -> None:
             is fast_readability.remove_unlikely_candidates
         )
     assert readability_lxml.Document.remove_unlikely_candidates is original
+
+
+def test_seeded_list_skips_elements_gone_from_the_tree() -> None:
+    # A removed subtree's root has no parent: readability's list would not hold it, and
+    # dropping it would fail; an element inside a removed subtree is dropped there only.
+    markup = (
+        "<html><body><div id='comments'><div class='sidebar'><p>x</p></div></div>"
+        "<div class='menu'>m</div><div class='content'><p>text</p></div></body></html>"
+    )
+    tree = parse_html(markup)
+    assert tree is not None
+    _assert_seeded_same(tree)
+    raw = RawPrunes()
+    scan_tree(tree, PRUNE_IDS, PRUNE_CLASSES, raw=raw)
+    gone = tree.find(".//div[@class='menu']")
+    assert gone is not None
+    gone.drop_tree()
+    fast_readability.remove_listed_candidates(readability_lxml.Document(tree), raw.classed)
+    assert etree.tostring(tree) == (
+        b'<html><body><div class="content"><p>text</p></div></body></html>'
+    )
