@@ -170,7 +170,7 @@ class WarcArchiveMiddleware:
             self.crawl_id,
             self.source.warc_max_size,
             redact_request_headers=not self.source.keep_auth_headers,
-            compress_level=settings.getint("NEWSARCHIVE_WARC_COMPRESS_LEVEL", 2),
+            compress_level=settings.getint("NEWSARCHIVE_WARC_COMPRESS_LEVEL", 3),
         )
         # One thread: WARC appends and Parquet flushes stay ordered and off the reactor.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc")

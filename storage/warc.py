@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SIZE = 1024**3  # rotate WARC files at ~1 GB
 #: gzip levels of ISA-L (0-3). Level 3 compresses a 64 KB news page ~6x faster than zlib's
 #: level 6, to a ~5% larger member; ISA-L releases the GIL while it compresses. Level 2
-#: (the crawl's setting) takes another third less CPU (85 vs 128 us) for 1.1% more bytes.
+#: takes another third less CPU (85 vs 128 us) for 1.1% more bytes (not taken).
 MAX_COMPRESS_LEVEL = 3
 #: Request headers replaced by a placeholder in the archive unless a source opts in.
 REDACTED_REQUEST_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
