@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,scale]'
+	# Bytecode for our modules: with PYTHONDONTWRITEBYTECODE set (as on the dev machine) every
+	# crawl, worker and CLI process would compile them from source again (up to ~70 ms CPU).
+	$(BIN)/python -m compileall -q crawlers extraction flows storage
 	touch $(STAMP)
 
 demo: install
