@@ -11,9 +11,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from extraction.extract import Article, extract_article
 from extraction.options import ExtractionOptions, extractor_id
@@ -61,8 +62,26 @@ class _Batch:
     options: ExtractionOptions
     extractor: str
     extracted_at: datetime
-    pages: list[dict[str, Any]]
+    pages: bytes  # Arrow IPC stream of the page rows (`_PAGE_COLUMNS`)
     templates: dict[str, str]  # source -> TemplateModel JSON (small, picklable)
+
+
+#: What a batch gives back: its articles (an EXTRACTED_SCHEMA Arrow IPC stream: a few
+#: buffer copies to pickle, where thousands of row dicts cost both sides far more),
+#: rejection counts, errors.
+_BatchResult = tuple[bytes, dict[str, int], list[str]]
+
+
+def _to_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return cast(bytes, sink.getvalue().to_pybytes())
+
+
+def _from_ipc(blob: bytes) -> pa.Table:
+    with pa.ipc.open_stream(blob) as reader:
+        return reader.read_all()
 
 
 def _is_html(content_type: str | None) -> bool:
@@ -101,8 +120,9 @@ def _row(article: Article, page: dict[str, Any], extractor: str, extracted_at: d
     }
 
 
-def run_batch(batch: _Batch) -> tuple[list[dict[str, Any]], dict[str, int], list[str]]:
-    """Worker entry point: read each record from the WARC, extract it, return plain rows."""
+def run_batch(batch: _Batch) -> _BatchResult:
+    """Worker entry point: read each record from the WARC, extract it, return the rows as
+    an EXTRACTED_SCHEMA Arrow IPC stream."""
     from storage.warc import RecordReader  # storage is imported in the worker, not the parent
 
     templates = {s: TemplateModel.from_json(j) for s, j in batch.templates.items()}
@@ -116,7 +136,7 @@ def run_batch(batch: _Batch) -> tuple[list[dict[str, Any]], dict[str, int], list
     except Exception as exc:  # a bad root: every page says so, as each read did
         root_error = exc
     try:
-        for page in batch.pages:
+        for page in _from_ipc(batch.pages).to_pylist():
             try:
                 if reader is None:
                     raise WarcRootError(str(root_error))
@@ -150,23 +170,40 @@ def run_batch(batch: _Batch) -> tuple[list[dict[str, Any]], dict[str, int], list
     finally:
         if reader is not None:
             reader.close()
-    return rows, dict(rejected), errors
+    return _to_ipc(pa.Table.from_pylist(rows, schema=EXTRACTED_SCHEMA)), dict(rejected), errors
 
 
-def _batches(
-    pages: list[dict[str, Any]], size: int, workers: int = 1
-) -> Iterator[list[dict[str, Any]]]:
+def _html_pages(pages: pa.Table, rejected: Counter[str]) -> pa.Table:
+    """The rows to extract, in order: status 200 with a WARC record, and an HTML (or
+    unknown) content type; the others with a WARC record are counted as 'not_html'."""
+    pages = pages.select([c for c in _PAGE_COLUMNS if c in pages.column_names])
+    if "status" not in pages.column_names or "warc_file" not in pages.column_names:
+        return pages.slice(0, 0)
+    fetched = pc.and_(pc.equal(pages["status"], 200), pc.not_equal(pages["warc_file"], ""))
+    pages = pages.filter(pc.fill_null(fetched, False))
+    if "content_type" not in pages.column_names or not pages.num_rows:
+        return pages
+    types = pages["content_type"]
+    html = [t for t in pc.unique(types).to_pylist() if t is not None and _is_html(t)]
+    is_html = pc.or_kleene(pc.is_null(types), pc.is_in(types, pa.array(html, types.type)))
+    not_html = pages.num_rows - pc.sum(pc.cast(is_html, pa.int64())).as_py()
+    if not_html:
+        rejected["not_html"] += not_html
+    return pages.filter(is_html)
+
+
+def _batches(pages: pa.Table, size: int, workers: int = 1) -> Iterator[pa.Table]:
     """Batches of `size` pages; with several workers the last `workers * size` pages go in
     quarter-size batches, so that the workers run out of work at nearly the same time
     instead of one idling through the other's last full batch."""
     tail = workers * size if workers > 1 and size >= 4 else 0
-    split = max(0, len(pages) - tail)
+    split = max(0, pages.num_rows - tail)
     split -= split % size
     for start in range(0, split, size):
-        yield pages[start : start + size]
+        yield pages.slice(start, size)
     small = max(1, size // 4)
-    for start in range(split, len(pages), small):
-        yield pages[start : start + small]
+    for start in range(split, pages.num_rows, small):
+        yield pages.slice(start, small)
 
 
 def make_pool(workers: int) -> ProcessPoolExecutor:
@@ -199,7 +236,7 @@ def warm_pool(pool: ProcessPoolExecutor, workers: int) -> None:
 def _run_pooled(
     pool: Executor,
     batches: list[_Batch],
-    collect: Callable[[tuple[list[dict[str, Any]], dict[str, int], list[str]]], None],
+    collect: Callable[[_BatchResult], None],
     errors: list[str],
     first: int = 0,
 ) -> None:
@@ -243,28 +280,20 @@ def extract_pages(
     Pass ``executor`` (e.g. from `make_pool`) to reuse one pool over many calls.
     """
     extracted_at = extracted_at or datetime.now(UTC)
-    columns = [c for c in _PAGE_COLUMNS if c in pages.column_names]
-    todo: list[dict[str, Any]] = []
     rejected: Counter[str] = Counter()
-    for page in pages.select(columns).to_pylist():
-        if page.get("status") != 200 or not page.get("warc_file"):
-            continue
-        if not _is_html(page.get("content_type")):
-            rejected["not_html"] += 1
-            continue
-        todo.append(page)
+    todo = _html_pages(pages, rejected)
     model_json = {s: m.to_json() for s, m in (templates or {}).items() if m.keys}
     extractor = extractor_id(options)
     wanted = max(1, workers if workers is not None else (os.cpu_count() or 1))
     batches = [
-        _Batch(root, options, extractor, extracted_at, chunk, model_json)
+        _Batch(root, options, extractor, extracted_at, _to_ipc(chunk), model_json)
         for chunk in _batches(todo, max(1, batch_size), wanted)
     ]
-    rows: list[dict[str, Any]] = []
+    parts: list[pa.Table] = []
     errors: list[str] = []
 
-    def collect(result: tuple[list[dict[str, Any]], dict[str, int], list[str]]) -> None:
-        rows.extend(result[0])
+    def collect(result: _BatchResult) -> None:
+        parts.append(_from_ipc(result[0]))
         rejected.update(result[1])
         errors.extend(result[2])
 
@@ -279,11 +308,11 @@ def extract_pages(
         for start in range(0, len(batches), generation):
             with make_pool(n_workers) as pool:
                 _run_pooled(pool, batches[start : start + generation], collect, errors, start)
-    table = pa.Table.from_pylist(rows, schema=EXTRACTED_SCHEMA)
+    table = pa.concat_tables(parts) if parts else EXTRACTED_SCHEMA.empty_table()
     logger.info(
         "extracted %d articles from %d pages (%s rejected, %d errors)",
         table.num_rows,
-        len(todo),
+        todo.num_rows,
         dict(rejected),
         len(errors),
     )
