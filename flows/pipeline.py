@@ -144,6 +144,24 @@ def resolve_source(source: str | ResolvedSource, config_path: str) -> ResolvedSo
     return load_config(config_path).source(source)
 
 
+def _write_staged(r: Any, table: pa.Table, rel: str) -> None:
+    """Write a staging file (read back once or twice by this run, then removed). On a local
+    root without compression, dictionary pages or statistics: they cost more than twice the
+    CPU of the rest of the write and of the read (500 extracted articles: 6.8 -> 2.0 ms to
+    write, 4.1 -> 1.5 ms to read) for ~3x the bytes; on an object store the default
+    compression, as there the bytes cost more than the CPU."""
+    if r.is_local:
+        options: dict[str, Any] = {"compression": "none", "use_dictionary": False}
+    else:
+        options = {}
+    pq.write_table(table, r.path(rel), filesystem=r.fs, write_statistics=False, **options)
+
+
+def _read_staged(r: Any, rel: str) -> pa.Table:
+    with r.open_input(rel) as f:
+        return pq.ParquetFile(f).read()
+
+
 def _run_key(prefix: str) -> str:
     return f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
@@ -284,7 +302,7 @@ def plan_batches(
             part = of_source.slice(start, batch_pages)
             n = len(batches)
             rel = f"{staging}/pages-{n:05d}.parquet"
-            pq.write_table(part, r.path(rel), filesystem=r.fs)
+            _write_staged(r, part, rel)
             batches.append(
                 {
                     "pages_file": rel,
@@ -343,7 +361,7 @@ def extract_batch(
     from storage.fs import open_root
 
     r = open_root(root)
-    pages = pq.read_table(r.path(batch["pages_file"]), filesystem=r.fs)
+    pages = _read_staged(r, batch["pages_file"])
     templates = None
     if batch.get("templates_file"):
         blob = json.loads(r.read_bytes(batch["templates_file"]))
@@ -358,7 +376,7 @@ def extract_batch(
         batch_size=POOL_BATCH_PAGES,
     )
     rel = f"{staging}/articles-{batch['n']:05d}.parquet"
-    pq.write_table(result.articles, r.path(rel), filesystem=r.fs)
+    _write_staged(r, result.articles, rel)
     return {
         "articles_file": rel,
         "source": batch["source"],
@@ -775,7 +793,7 @@ class _RunExtraction:
             n, self.batches = self.batches, self.batches + 1
             rel = f"{self.staging}/pages-{n:05d}.parquet"
             self.r.makedirs(self.staging)
-            pq.write_table(pages, self.r.path(rel), filesystem=self.r.fs)
+            _write_staged(self.r, pages, rel)
             batch = {
                 "pages_file": rel,
                 "pages": pages.num_rows,
