@@ -51,8 +51,11 @@ logger = logging.getLogger(__name__)
 #: Pages per extraction task: big enough that Prefect's per-task overhead is noise.
 DEFAULT_BATCH_PAGES = 2000
 #: Pages per pool task: small, so that no worker idles long at the end of a flow batch
-#: (the next flow batch starts only when this one is done).
-POOL_BATCH_PAGES = 50
+#: (the next flow batch starts only when this one is done; its last `workers * 100` pages
+#: go in quarter-size tasks, see `extraction.batch._batches`), and large enough that the
+#: ~1 ms each task costs the parent (IPC, threads, futures) and ~0.5 ms the worker stay
+#: small.
+POOL_BATCH_PAGES = 100
 #: A flow's extraction pool is replaced after this many pages per worker (flat memory).
 POOL_PAGES_PER_WORKER = 5000
 #: Root-relative staging area of flow runs (inside `.staging/`, which no dataset glob reads).
