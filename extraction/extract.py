@@ -546,17 +546,18 @@ def _trafilatura(
     """One trafilatura pass. It copies the tree it is given (passes are independent) unless
     the tree is lent (``lend`` is ``tree``): then the tree is used up. ``seed``: the lent
     tree's raw-tree prune matches (see `extraction.fast_xpaths.RawTreeWalk`)."""
+    args: dict[str, Any] = {
+        "url": url,
+        "favor_precision": precision,
+        "favor_recall": options.favor_recall,
+        "include_comments": options.include_comments,
+        "include_tables": options.include_tables,
+        "with_metadata": options.trafilatura_metadata,
+        "date_extraction_params": date_params,
+    }
     # The Extractor bare_extraction would build from these arguments, without re-reading
-    # trafilatura's config each call (None: it builds its own).
-    settings = extractor(
-        url=url,
-        favor_precision=precision,
-        favor_recall=options.favor_recall,
-        include_comments=options.include_comments,
-        include_tables=options.include_tables,
-        with_metadata=options.trafilatura_metadata,
-        date_extraction_params=date_params,
-    )
+    # trafilatura's config each call (None: it builds its own from them).
+    settings = extractor(**args)
     focus_precision = precision and not options.favor_recall  # trafilatura's focus
     classed = (seed[0], seed[1].classed) if seed is not None else None
     with (
@@ -566,15 +567,9 @@ def _trafilatura(
     ):
         return trafilatura.bare_extraction(
             tree,
-            url=url,
-            favor_precision=precision,
-            favor_recall=options.favor_recall,
-            include_comments=options.include_comments,
-            include_tables=options.include_tables,
-            with_metadata=options.trafilatura_metadata,
+            **args,
             deduplicate=False,
             prune_xpath=list(options.prune_xpath) or None,
-            date_extraction_params=date_params,
             options=settings,
         )
 

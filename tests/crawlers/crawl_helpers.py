@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -160,3 +161,61 @@ def answering_site(answer: Answer) -> Iterator[tuple[str, Counter[str]]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def http(status_line: bytes, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> bytes:
+    """An HTTP/1.x response, byte for byte (`raw_site` closes the connection after it)."""
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return status_line + b"\r\n" + head + b"\r\n" + body
+
+
+#: A route of `raw_site` answers with these exact bytes, or with what a callable returns for
+#: (base URL, request bytes).
+Route = bytes | Callable[[str, bytes], bytes]
+
+
+@contextmanager
+def raw_site(
+    routes: dict[str, Route], *, tls: ssl.SSLContext | None = None
+) -> Iterator[tuple[str, Counter[str]]]:
+    """A socket server on 127.0.0.1, port 0: each request gets its route's bytes, then the
+    connection is closed (404 for unknown paths); over TLS with `tls`. `routes` is read per
+    request, so it may be filled in after the start. Yields the base URL and the paths hit."""
+    hits: Counter[str] = Counter()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
+    not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+    def handle(conn: socket.socket) -> None:
+        with suppress(OSError), conn:
+            stream = tls.wrap_socket(conn, server_side=True) if tls else conn
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = stream.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            path = data.split(b" ", 2)[1].decode("latin-1")
+            hits[path] += 1
+            route = routes.get(path, not_found)
+            stream.sendall(route(base, data) if callable(route) else route)
+            if isinstance(stream, ssl.SSLSocket):
+                stream.unwrap()  # close_notify: a clean end of the TLS stream
+            else:
+                stream.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield base, hits
+    finally:
+        sock.close()

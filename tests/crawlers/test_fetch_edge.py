@@ -5,19 +5,15 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import socket
-import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 import brotli
-from crawl_helpers import site_source
+from crawl_helpers import Route, http, raw_site, site_source
 from warcio.archiveiterator import ArchiveIterator
 
 from crawlers.runner import run_crawl
@@ -32,55 +28,6 @@ except ImportError:
 HTML = (
     b"<html><head><title>Edge</title></head><body><p>" + b"news text " * 60 + b"</p></body></html>"
 )
-
-#: A route answers with these exact bytes, or with what a callable returns for (base, request).
-Route = bytes | Callable[[str, bytes], bytes]
-
-
-def http(status_line: bytes, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> bytes:
-    """An HTTP/1.x response, byte for byte (the server closes the connection after it)."""
-    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
-    return status_line + b"\r\n" + head + b"\r\n" + body
-
-
-@contextmanager
-def raw_site(routes: dict[str, Route]) -> Iterator[tuple[str, Counter[str]]]:
-    """A socket server on 127.0.0.1, port 0: each request gets its route's bytes, then the
-    connection is closed (404 for unknown paths). Yields the base URL and the paths hit."""
-    hits: Counter[str] = Counter()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-    def handle(conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            path = data.split(b" ", 2)[1].decode("latin-1")
-            hits[path] += 1
-            route = routes.get(path, http(b"HTTP/1.1 404 Not Found", [(b"Content-Length", b"0")]))
-            conn.sendall(route(base, data) if callable(route) else route)
-            with suppress(OSError):
-                conn.shutdown(socket.SHUT_WR)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield base, hits
-    finally:
-        sock.close()
 
 
 def crawl(base: str, paths: list[str], root: Path, **overrides: Any) -> dict[str, dict[str, Any]]:

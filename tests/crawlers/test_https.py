@@ -5,16 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import ipaddress
-import socket
 import ssl
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from crawl_helpers import site_source
+from crawl_helpers import Route, http, raw_site, site_source
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,6 +25,11 @@ ARTICLE = (
     b"<html><head><title>Over TLS</title></head><body><p>"
     + b"secure news text " * 50
     + b"</p></body></html>"
+)
+OK = http(
+    b"HTTP/1.1 200 OK",
+    [(b"Content-Type", b"text/html"), (b"Content-Length", str(len(ARTICLE)).encode())],
+    ARTICLE,
 )
 
 
@@ -63,51 +64,6 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-@contextmanager
-def raw_server(
-    routes: dict[str, bytes], tls: ssl.SSLContext | None
-) -> Iterator[tuple[str, Counter[str]]]:
-    """127.0.0.1, port 0: each request gets its route's exact bytes (404 otherwise), then
-    the connection closes. With `tls`, over TLS. Yields the base URL and the paths hit."""
-    hits: Counter[str] = Counter()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    scheme = "https" if tls else "http"
-    base = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
-
-    def handle(conn: socket.socket) -> None:
-        with suppress(OSError), conn:
-            stream = tls.wrap_socket(conn, server_side=True) if tls else conn
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = stream.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            path = data.split(b" ", 2)[1].decode("latin-1")
-            hits[path] += 1
-            stream.sendall(routes.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
-            if isinstance(stream, ssl.SSLSocket):
-                stream.unwrap()  # close_notify: a clean end of the TLS stream
-            else:
-                stream.shutdown(socket.SHUT_WR)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield base, hits
-    finally:
-        sock.close()
-
-
 def tls_context(tmp_path: Path) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(*self_signed(tmp_path))
@@ -140,7 +96,7 @@ def test_an_https_page_is_archived_with_its_head_as_received(tmp_path: Path) -> 
         b"Set-Cookie: b=2\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )
-    with raw_server({"/news/a": answer}, tls_context(tmp_path)) as (base, hits):
+    with raw_site({"/news/a": answer}, tls=tls_context(tmp_path)) as (base, hits):
         rows = crawl([base + "/news/a"], tmp_path / "archive")
     assert hits == Counter({"/news/a": 1})
     (row,) = rows
@@ -179,16 +135,10 @@ def test_an_https_page_is_archived_with_its_head_as_received(tmp_path: Path) -> 
 
 
 def test_a_redirect_from_http_to_https_is_archived_hop_by_hop(tmp_path: Path) -> None:
-    ok = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
-        + str(len(ARTICLE)).encode()
-        + b"\r\n\r\n"
-        + ARTICLE
-    )
-    plain_routes: dict[str, bytes] = {}  # filled once the https port is known
+    plain_routes: dict[str, Route] = {}  # filled once the https port is known
     with (
-        raw_server(plain_routes, None) as (plain, plain_hits),
-        raw_server({"/secure/a": ok}, tls_context(tmp_path)) as (secure, secure_hits),
+        raw_site(plain_routes) as (plain, plain_hits),
+        raw_site({"/secure/a": OK}, tls=tls_context(tmp_path)) as (secure, secure_hits),
     ):
         plain_routes["/a"] = (
             b"HTTP/1.1 301 Moved Permanently\r\nLocation: "
@@ -213,16 +163,10 @@ def test_a_redirect_from_http_to_https_is_archived_hop_by_hop(tmp_path: Path) ->
 
 
 def test_a_failed_tls_handshake_is_a_failed_fetch_and_the_crawl_goes_on(tmp_path: Path) -> None:
-    ok = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
-        + str(len(ARTICLE)).encode()
-        + b"\r\n\r\n"
-        + ARTICLE
-    )
     # A plain-HTTP server on an https:// URL: the TLS handshake gets an HTTP answer.
     with (
-        raw_server({"/broken": ok}, None) as (plain, _),
-        raw_server({"/fine": ok}, tls_context(tmp_path)) as (secure, hits),
+        raw_site({"/broken": OK}) as (plain, _),
+        raw_site({"/fine": OK}, tls=tls_context(tmp_path)) as (secure, hits),
     ):
         broken = plain.replace("http://", "https://") + "/broken"
         rows = crawl([broken, secure + "/fine"], tmp_path / "archive")
