@@ -223,6 +223,10 @@ _OVERALL_TAG_SET = frozenset(_OVERALL_TAGS)
 _RAW_WALK_TAG_SET = frozenset(_RAW_WALK_TAGS)
 
 
+#: Appends an element to one of `RawPrunes`'s lists (`RawPrunes.add_class`).
+Taker = Callable[[HtmlElement], None]
+
+
 class RawPrunes:
     """The raw tree's prune matches, collected element by element by another walk over the
     same tree (extraction.scan.scan_tree), so that trafilatura's raw-tree prunes need no walk
@@ -309,6 +313,23 @@ class RawPrunes:
             self.hidden.append(el)
         total = len(self.scroll) + len(self.share) + len(self.comments)
         return total + len(self.blocks) + len(self.hidden) > taken
+
+    def add_class(self, el: HtmlElement, tag: str, cls: str) -> tuple[Taker, ...]:
+        """`add` for an element whose only attribute read here is ``cls``; returns what
+        `add` does with any later element of that tag and class (its verdicts read nothing
+        else): one callable per list that took it, to call with that element (none: none)."""
+        lists = (self.share, self.comments, self.blocks, self.hidden)
+        before = [len(found) for found in lists]
+        scrolls = len(self.scroll)
+        self.add(el, tag, None, cls, None, None, cls, None, False)
+        takers: list[Taker] = [
+            found.append for found, size in zip(lists, before, strict=True) if len(found) > size
+        ]
+        if len(self.scroll) > scrolls:
+            test = self.scroll[-1][1]
+            scroll = self.scroll.append
+            takers.insert(0, lambda other: scroll((other, test)))
+        return tuple(takers)
 
     def scroll_matches(self) -> list[HtmlElement]:
         """RAW_TREE_PRUNE_XPATH[0]'s matches, the <h1> test made now."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml.html import HtmlElement
 
-from extraction.fast_xpaths import RawPrunes
+from extraction.fast_xpaths import RawPrunes, Taker
 
 #: Tags whose elements are collected by tag (tree.iter(tag) order).
 _COLLECTED = ("meta", "link", "script", "p")
@@ -73,8 +73,9 @@ def scan_tree(
     bylines = scan.bylines
     title = h1 = None
     articles = n = 0
-    # class -> tags for which an element with only that class is taken by no raw prune
-    idle: dict[str, set[str]] = {}
+    # class -> (prune hit, byline, tag -> RawPrunes.add_class) for elements whose only
+    # watched attribute is that class: their verdicts depend on (tag, class) alone
+    seen: dict[str, tuple[bool, bool, dict[str, tuple[Taker, ...]]]] = {}
     watched = _ATTRIBUTES if raw is None else _RAW_ATTRIBUTES
     stop = 0 if limit is None else max(limit, 0) + 1  # n is 1 or more here: 0 never stops
     for el in tree.iter():
@@ -99,6 +100,39 @@ def scan_tree(
                 articles += 1
         items = el.items()
         if not items:
+            if tag == "form":
+                prune.append((el, False))
+            continue
+        if len(items) == 1:
+            name, cls = items[0]
+            if name == "class":  # the commonest case: only a class, whose verdicts repeat
+                verdict = seen.get(cls)
+                if verdict is None:
+                    hit = not prune_classes.isdisjoint(cls.split())
+                    verdict = seen[cls] = (hit, "byline" in cls or "author" in cls, {})
+                hit, byline, takers = verdict
+                if hit or tag == "form":
+                    prune.append((el, hit))
+                if el is tree:
+                    continue
+                if byline:
+                    bylines.append(el)
+                if raw is None:
+                    continue
+                if cls:
+                    raw.classed.append((el, cls))
+                taken = takers.get(tag)
+                if taken is None:
+                    takers[tag] = raw.add_class(el, tag, cls)
+                else:
+                    for take in taken:
+                        take(el)
+                continue
+            if name not in watched:
+                if tag == "form":
+                    prune.append((el, False))
+                continue
+        elif watched.isdisjoint([name for name, _ in items]):
             if tag == "form":
                 prune.append((el, False))
             continue
@@ -156,11 +190,17 @@ def scan_tree(
             if cls is None:
                 continue  # nothing a raw-tree prune reads
             # Only a class: the verdicts depend on (tag, class) alone; most repeat.
-            tags = idle.get(cls)
-            if tags is not None and tag in tags:
-                continue
-            if not raw.add(el, tag, None, cls, None, None, cls, None, False):
-                idle.setdefault(cls, set()).add(tag)
+            verdict = seen.get(cls)
+            if verdict is None:
+                hit = not prune_classes.isdisjoint(cls.split())
+                verdict = seen[cls] = (hit, "byline" in cls or "author" in cls, {})
+            takers = verdict[2]
+            taken = takers.get(tag)
+            if taken is None:
+                takers[tag] = raw.add_class(el, tag, cls)
+            else:
+                for take in taken:
+                    take(el)
             continue
         raw.add(el, tag, ident, cls, style, aria, first_ic, first_is, block_hit)
     scan.elements = n
