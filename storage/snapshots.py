@@ -11,6 +11,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -409,6 +410,11 @@ class ArticleFileWriter:
     written straight to its final key (an upload is visible only once complete, and readers
     see only files a manifest names). `abort` removes everything written. With `expected`
     rows per day, a partition's file is closed as soon as its last row arrives.
+
+    Row groups are encoded in a background thread, one at a time and in order (pyarrow
+    releases the GIL while it compresses), so the caller prepares the next rows meanwhile;
+    a write error is raised by the next call (`write`, `finish`). At most one row group is
+    being written while the next is buffered.
     """
 
     def __init__(
@@ -435,6 +441,8 @@ class ArticleFileWriter:
         self._opened = 0
         self._moved: list[str] = []
         self._buffered = 0
+        self._io: ThreadPoolExecutor | None = None  # the row-group writing thread
+        self._pending: Future[None] | None = None  # the row group being written
         if not self.direct:
             r.makedirs(self.staging)
 
@@ -489,15 +497,35 @@ class ArticleFileWriter:
             part.writer = pq.ParquetWriter(
                 self.r.path(path), table.schema, filesystem=self.r.fs, **opts
             )
-        part.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self._wait()
+        if self._io is None:
+            self._io = ThreadPoolExecutor(1, thread_name_prefix="snapshot-write")
+        self._pending = self._io.submit(
+            part.writer.write_table, table, row_group_size=ROW_GROUP_ROWS
+        )
         self._buffered -= part.buffered_bytes
         part.buffer, part.buffered_rows, part.buffered_bytes = [], 0, 0
+
+    def _wait(self) -> None:
+        """Wait for the row group being written (its error, if any, is raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _stop_io(self) -> None:
+        """Wait for the writing thread to be idle and end it (errors are not raised)."""
+        with contextlib.suppress(Exception):
+            self._wait()
+        if self._io is not None:
+            self._io.shutdown(wait=True)
+            self._io = None
 
     def _close(self, part: _OpenPart) -> None:
         """Finish the partition's open file (the next rows start a new one)."""
         self._flush(part)
         if part.writer is None:
             return
+        self._wait()
         part.writer.close()
         part.writer = None
         day, k, path, _ = self._written[part.slot]
@@ -511,6 +539,8 @@ class ArticleFileWriter:
         try:
             for part in self._parts.values():
                 self._close(part)
+            self._wait()
+            self._stop_io()
             if fault:
                 fault("staged")
             entries = []
@@ -535,6 +565,7 @@ class ArticleFileWriter:
     def abort(self) -> None:
         """Remove what this writer wrote (best effort; a crash instead leaves it to
         `cleanup_orphans` on the next run)."""
+        self._stop_io()
         for part in self._parts.values():
             if part.writer is not None:
                 with contextlib.suppress(Exception):
