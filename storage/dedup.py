@@ -33,14 +33,28 @@ _NBYTES = FINGERPRINT_BITS // 8
 _ASCII_NON_WORD = bytes(
     c if (chr(c).isalnum() or c == ord("_")) and c < 128 else ord(" ") for c in range(256)
 )
+#: ASCII whitespace as str.split() sees it (chr(c).isspace(): also \x1c-\x1f) -> space.
+_ASCII_SPACES = bytes(32 if chr(c).isspace() else c for c in range(128)) + bytes(range(128, 256))
 #: Rows summed at once in `_majority`: 255 keeps every per-bit byte count below 256.
 _BLOCK = 255
 
 
 def normalize_text(text: str) -> str:
     """Unicode NFKC, case-folded, whitespace collapsed to single spaces, stripped."""
+    if text.isascii():
+        return _normalized_ascii(text).decode("ascii")
     # str.split() and re's \s both split on exactly the str.isspace() characters.
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _normalized_ascii(text: str) -> bytes:
+    """`normalize_text` of ASCII text, as bytes. NFKC leaves ASCII as is and casefold() is
+    lower() there; text whose whitespace is single spaces already (paragraphs joined by
+    one line break) needs no split and join."""
+    data = text.lower().encode("ascii").translate(_ASCII_SPACES)
+    if b"  " in data or data[:1] == b" " or data[-1:] == b" ":
+        return b" ".join(data.split())  # only spaces are left: bytes.split() splits there
+    return data
 
 
 def content_hash(text: str) -> str:
@@ -59,10 +73,13 @@ def _normalized_shingles(normalized: str) -> list[str]:
     return list(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
 
 
-def _shingle_bytes(normalized: str) -> list[bytes]:
+def _shingle_bytes(normalized: str | bytes) -> list[bytes]:
     """`_normalized_shingles` UTF-8 encoded (each word encoded once; ASCII text never
-    leaves bytes: the same words, found by a translate + split)."""
-    if normalized.isascii():
+    leaves bytes: the same words, found by a translate + split). ``normalized``: the
+    normalized text, or its ASCII bytes."""
+    if isinstance(normalized, bytes):
+        words = normalized.translate(_ASCII_NON_WORD).split()
+    elif normalized.isascii():
         words = normalized.encode("ascii").translate(_ASCII_NON_WORD).split()
     else:
         words = [w.encode("utf-8") for w in _WORD.findall(normalized)]
@@ -89,12 +106,15 @@ def fingerprint(text: str) -> tuple[int, ...]:
 
 def text_keys(text: str) -> tuple[str, tuple[int, ...]]:
     """`content_hash(text)` and `fingerprint(text)`, normalizing the text once."""
+    if text.isascii():  # the normalized text's bytes are its UTF-8 encoding
+        data = _normalized_ascii(text)
+        return hashlib.sha256(data).hexdigest(), _fingerprint_normalized(data)
     normalized = normalize_text(text)
     digest = hashlib.sha256(normalized.encode("utf-8")).hexdigest()
     return digest, _fingerprint_normalized(normalized)
 
 
-def _fingerprint_normalized(normalized: str) -> tuple[int, ...]:
+def _fingerprint_normalized(normalized: str | bytes) -> tuple[int, ...]:
     grams = _shingle_bytes(normalized)
     if not grams:
         return (0,) * _LANES

@@ -22,6 +22,7 @@ from storage.dedup import (
     normalize_text,
     simhash,
     simhash_ext,
+    text_keys,
 )
 
 STORY = (
@@ -136,11 +137,17 @@ _WORDS = st.sampled_from(["foo", "Bar", "ﬁx", "ß", "İ", "x_y", "a1", "...", 
         st.lists(st.sampled_from(["ab", "Cd", "e_f", "42", ",", "\u00a0", "\n"]), max_size=600).map(
             "".join
         ),
+        st.lists(st.sampled_from(["ab", "CD", "e", " ", "\n", "\t", "\r\n", "\x1c", "\x0b"])).map(
+            "".join
+        ),
     )
 )
 def test_fingerprint_matches_reference(text: str) -> None:
-    """ASCII and non-ASCII paths, short texts and more than 255 shingles (block sums)."""
+    """ASCII and non-ASCII paths, short texts and more than 255 shingles (block sums),
+    ASCII whitespace of every kind (the single-space shortcut of ASCII texts)."""
     assert fingerprint(text) == _reference_fingerprint(text)
     normalized = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
     assert normalize_text(text) == normalized
+    digest = hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+    assert text_keys(text) == (digest, _reference_fingerprint(text))
     assert count_words(text) == len(re.findall(r"\w+", text))
