@@ -134,17 +134,22 @@ def _majority(raw: bytes, n: int) -> tuple[int, ...]:
     """Lanes with each bit set where more than half of the `n` digests in `raw` have it.
 
     The digests' bits are unpacked one byte per bit and summed 8 bit positions per uint64
-    add (SWAR): a block of at most 255 rows cannot carry from one byte into the next.
+    add (SWAR): a block of at most 255 rows cannot carry from one byte into the next. The
+    full blocks are summed by one reduction, the rest by another.
     """
     bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
     rows = bits.view("<u8").reshape(n, FINGERPRINT_BITS // 8)
+    full = n - n % _BLOCK
     counts = np.zeros(FINGERPRINT_BITS, dtype=np.int64)
-    for start in range(0, n, _BLOCK):
-        block = rows[start : start + _BLOCK].sum(axis=0, dtype=np.uint64)
-        counts += block.astype("<u8", copy=False).view(np.uint8)
+    if full:
+        blocks = np.add.reduce(rows[:full].reshape(-1, _BLOCK, FINGERPRINT_BITS // 8), axis=1)
+        lanes = blocks.astype("<u8", copy=False).view(np.uint8).reshape(-1, FINGERPRINT_BITS)
+        counts += np.add.reduce(lanes, axis=0, dtype=np.int64)
+    if full < n:
+        counts += np.add.reduce(rows[full:], axis=0).astype("<u8", copy=False).view(np.uint8)
     majority = (2 * counts > n).astype(np.uint8)
     packed = np.packbits(majority, bitorder="little").view("<u8")
-    return tuple(int(v) for v in packed)
+    return tuple(packed.tolist())
 
 
 def simhash(text: str) -> int:

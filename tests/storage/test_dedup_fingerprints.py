@@ -151,3 +151,11 @@ def test_fingerprint_matches_reference(text: str) -> None:
     digest = hashlib.sha256(normalized.encode("utf-8")).hexdigest()
     assert text_keys(text) == (digest, _reference_fingerprint(text))
     assert count_words(text) == len(re.findall(r"\w+", text))
+
+
+def test_fingerprint_block_edges_match_reference() -> None:
+    """Shingle counts at and around the 255-row blocks of the bit-count sums."""
+    words = [f"w{i % 97}x{i}" for i in range(800)]
+    for count in (1, 2, 3, 256, 257, 258, 511, 512, 513, 767):
+        text = " ".join(words[:count])
+        assert fingerprint(text) == _reference_fingerprint(text)
