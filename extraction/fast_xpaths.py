@@ -26,6 +26,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 from lxml import etree
 from lxml.html import HtmlElement
@@ -318,17 +319,14 @@ class RawPrunes:
         """`add` for an element whose only attribute read here is ``cls``; returns what
         `add` does with any later element of that tag and class (its verdicts read nothing
         else): one callable per list that took it, to call with that element (none: none)."""
+        scroll_test, taken = _class_verdicts(tag, cls)
         lists = (self.share, self.comments, self.blocks, self.hidden)
-        before = [len(found) for found in lists]
-        scrolls = len(self.scroll)
-        self.add(el, tag, None, cls, None, None, cls, None, False)
-        takers: list[Taker] = [
-            found.append for found, size in zip(lists, before, strict=True) if len(found) > size
-        ]
-        if len(self.scroll) > scrolls:
-            test = self.scroll[-1][1]
+        takers: list[Taker] = [lists[index].append for index in taken]
+        if scroll_test is not None:
             scroll = self.scroll.append
-            takers.insert(0, lambda other: scroll((other, test)))
+            takers.insert(0, lambda other: scroll((other, scroll_test)))
+        for take in takers:
+            take(el)
         return tuple(takers)
 
     def scroll_matches(self) -> list[HtmlElement]:
@@ -338,6 +336,19 @@ class RawPrunes:
             for el, test in self.scroll
             if not test or next(el.iterdescendants("h1"), None) is None
         ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _class_verdicts(tag: str, cls: str) -> tuple[bool | None, tuple[int, ...]]:
+    """What `RawPrunes.add` does with an element of that tag whose only attribute it reads
+    is the class ``cls``: the scroll list's "<h1> test" flag (None: not taken there) and
+    which of the share, comments, blocks and hidden lists (0..3) take it. A function of
+    the two strings alone, remembered across documents (a site's pages repeat them)."""
+    probe = RawPrunes()
+    probe.add(cast(HtmlElement, None), tag, None, cls, None, None, cls, None, False)
+    scroll_test = probe.scroll[0][1] if probe.scroll else None
+    lists = (probe.share, probe.comments, probe.blocks, probe.hidden)
+    return scroll_test, tuple(index for index, found in enumerate(lists) if found)
 
 
 class RawTreeWalk:
