@@ -26,7 +26,6 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import cast
 
 from lxml import etree
 from lxml.html import HtmlElement
@@ -245,8 +244,6 @@ class RawPrunes:
         self.comments: list[HtmlElement] = []
         self.blocks: list[HtmlElement] = []
         self.hidden: list[HtmlElement] = []
-        self.block_memo: dict[str, bool] = {}
-        self.hidden_memo: dict[str, bool] = {}
         #: (element, readability's "class id" string) for every descendant with a
         #: non-empty class or id (extraction.fast_readability.remove_listed_candidates).
         self.classed: list[tuple[HtmlElement, str]] = []
@@ -272,54 +269,21 @@ class RawPrunes:
         Returns whether a list took the element: for the same tag and attribute values
         the answer is the same (so a caller may skip elements known to match nothing).
         """
-        taken = len(self.scroll) + len(self.share) + len(self.comments)
-        taken += len(self.blocks) + len(self.hidden)
-        if tag in _RAW_WALK_TAG_SET:  # raw_tree_walk
-            ident_s, cls_s = ident or "", cls or ""
-            raw_comment = True
-            if tag in _SCROLL_TAGS:
-                if _SCROLL(ident_s) or _SCROLL(cls_s):
-                    self.scroll.append((el, not (_MVP(ident_s) or _MVP(cls_s))))
-                if "elementor-share-buttons" in cls_s:
-                    self.share.append(el)
-                raw_comment = tag != "aside"
-            if (
-                raw_comment
-                and (_COMMENTS_ID(ident_s) or _COMMENTS_CLASS(cls_s))
-                and (
-                    tag not in ("ol", "ul") or _COMMENTS_ID_LIST(ident_s) or _COMMENTS_CLASS(cls_s)
-                )
-            ):
-                self.comments.append(el)
-        if tag in _OVERALL_TAG_SET:  # overall_discard_blocks
-            if cls is not None and not block_hit:
-                block_hit = _memo_search(self.block_memo, cls, _OVERALL_CLASS)
-            if (
-                block_hit
-                or (ident is not None and _OVERALL_ID(ident))
-                or (first_ic is not None and _OVERALL_COOKIE(first_ic))
-            ):
-                self.blocks.append(el)
-        if (  # overall_discard_hidden
-            (first_ic is not None and first_ic.startswith("reply-"))
-            or (first_is is not None and _HIDDEN(first_is))
-            or aria == "true"
-            or (style is not None and ("display:none" in style or "display: none" in style))
-            or (ident is not None and _HIDDEN_ID(ident))
-            or (
-                cls is not None
-                and (cls == "comments-title" or _memo_search(self.hidden_memo, cls, _HIDDEN_CLASS))
-            )
-        ):
-            self.hidden.append(el)
-        total = len(self.scroll) + len(self.share) + len(self.comments)
-        return total + len(self.blocks) + len(self.hidden) > taken
+        scroll_test, taken = _verdicts(tag, ident, cls, style, aria, first_ic, first_is, block_hit)
+        if scroll_test is not None:
+            self.scroll.append((el, scroll_test))
+        if taken:
+            lists = (self.share, self.comments, self.blocks, self.hidden)
+            for index in taken:
+                lists[index].append(el)
+            return True
+        return scroll_test is not None
 
     def add_class(self, el: HtmlElement, tag: str, cls: str) -> tuple[Taker, ...]:
         """`add` for an element whose only attribute read here is ``cls``; returns what
         `add` does with any later element of that tag and class (its verdicts read nothing
         else): one callable per list that took it, to call with that element (none: none)."""
-        scroll_test, taken = _class_verdicts(tag, cls)
+        scroll_test, taken = _verdicts(tag, None, cls, None, None, cls, None, False)
         lists = (self.share, self.comments, self.blocks, self.hidden)
         takers: list[Taker] = [lists[index].append for index in taken]
         if scroll_test is not None:
@@ -339,16 +303,56 @@ class RawPrunes:
 
 
 @functools.lru_cache(maxsize=4096)
-def _class_verdicts(tag: str, cls: str) -> tuple[bool | None, tuple[int, ...]]:
-    """What `RawPrunes.add` does with an element of that tag whose only attribute it reads
-    is the class ``cls``: the scroll list's "<h1> test" flag (None: not taken there) and
-    which of the share, comments, blocks and hidden lists (0..3) take it. A function of
-    the two strings alone, remembered across documents (a site's pages repeat them)."""
-    probe = RawPrunes()
-    probe.add(cast(HtmlElement, None), tag, None, cls, None, None, cls, None, False)
-    scroll_test = probe.scroll[0][1] if probe.scroll else None
-    lists = (probe.share, probe.comments, probe.blocks, probe.hidden)
-    return scroll_test, tuple(index for index, found in enumerate(lists) if found)
+def _verdicts(
+    tag: str,
+    ident: str | None,
+    cls: str | None,
+    style: str | None,
+    aria: str | None,
+    first_ic: str | None,
+    first_is: str | None,
+    block_hit: bool,
+) -> tuple[bool | None, tuple[int, ...]]:
+    """`RawPrunes.add`'s verdicts (same arguments): the scroll list's "<h1> test" flag
+    (None: not taken there) and which of the share, comments, blocks and hidden lists
+    (0..3) take the element. A function of these strings alone, remembered across
+    documents: a site's pages repeat their tags, classes and ids."""
+    scroll_test: bool | None = None
+    taken: list[int] = []
+    if tag in _RAW_WALK_TAG_SET:  # raw_tree_walk
+        ident_s, cls_s = ident or "", cls or ""
+        raw_comment = True
+        if tag in _SCROLL_TAGS:
+            if _SCROLL(ident_s) or _SCROLL(cls_s):
+                scroll_test = not (_MVP(ident_s) or _MVP(cls_s))
+            if "elementor-share-buttons" in cls_s:
+                taken.append(0)
+            raw_comment = tag != "aside"
+        if (
+            raw_comment
+            and (_COMMENTS_ID(ident_s) or _COMMENTS_CLASS(cls_s))
+            and (tag not in ("ol", "ul") or _COMMENTS_ID_LIST(ident_s) or _COMMENTS_CLASS(cls_s))
+        ):
+            taken.append(1)
+    if tag in _OVERALL_TAG_SET:  # overall_discard_blocks
+        if cls is not None and not block_hit:
+            block_hit = _OVERALL_CLASS(cls) is not None
+        if (
+            block_hit
+            or (ident is not None and _OVERALL_ID(ident))
+            or (first_ic is not None and _OVERALL_COOKIE(first_ic))
+        ):
+            taken.append(2)
+    if (  # overall_discard_hidden
+        (first_ic is not None and first_ic.startswith("reply-"))
+        or (first_is is not None and _HIDDEN(first_is))
+        or aria == "true"
+        or (style is not None and ("display:none" in style or "display: none" in style))
+        or (ident is not None and _HIDDEN_ID(ident))
+        or (cls is not None and (cls == "comments-title" or _HIDDEN_CLASS(cls) is not None))
+    ):
+        taken.append(3)
+    return scroll_test, tuple(taken)
 
 
 class RawTreeWalk:
