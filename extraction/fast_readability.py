@@ -4,9 +4,10 @@ trafilatura's readability fork (run on every page by compare_extraction) starts 
 ``Document.remove_unlikely_candidates``: an ElementPath ``findall(".//*")`` (a chain of
 Python generators) and a string join per element. The stand-in lists the same elements
 (those with a class or an id, in document order) with one compiled XPath and builds the
-same "class id" string only for them; verdicts, their memo and the removals are the
-original's. It is swapped in only while the original's source is the one it was written
-for (`EXPECTED`); tests/extraction/test_fast_readability.py compares both.
+same "class id" string only for them; verdicts (remembered across documents) and the
+removals are the original's. It is swapped in only while the original's source is the
+one it was written for (`EXPECTED`); tests/extraction/test_fast_readability.py compares
+both.
 """
 
 from __future__ import annotations
@@ -38,11 +39,19 @@ def active() -> bool:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16] == EXPECTED
 
 
+@functools.lru_cache(maxsize=4096)
+def _unlikely(attrs: str) -> bool:
+    """The original's verdict for a "class id" string, from readability's two constant
+    regexes: remembered across documents (a site's pages repeat their classes and ids)."""
+    low = attrs.lower()
+    regexes = readability_lxml.REGEXES
+    return bool(regexes["unlikelyCandidatesRe"].search(low)) and not regexes[
+        "okMaybeItsACandidateRe"
+    ].search(low)
+
+
 def remove_unlikely_candidates(self: readability_lxml.Document) -> None:
     """Document.remove_unlikely_candidates, the same verdicts on the same elements."""
-    verdicts: dict[str, bool] = {}
-    unlikely = readability_lxml.REGEXES["unlikelyCandidatesRe"].search
-    maybe = readability_lxml.REGEXES["okMaybeItsACandidateRe"].search
     frame_tags = readability_lxml.FRAME_TAGS
     for elem in _WITH_CLASS_OR_ID(self.doc):
         cls = elem.get("class")
@@ -54,13 +63,9 @@ def remove_unlikely_candidates(self: readability_lxml.Document) -> None:
             attrs = ident
         else:
             continue
-        if len(attrs) < 2 or elem.tag in frame_tags:
+        if len(attrs) < 2 or not _unlikely(attrs):
             continue
-        verdict = verdicts.get(attrs)
-        if verdict is None:
-            low = attrs.lower()
-            verdict = verdicts[attrs] = bool(unlikely(low)) and not maybe(low)
-        if verdict:
+        if elem.tag not in frame_tags:
             elem.drop_tree()
 
 
@@ -77,18 +82,11 @@ def remove_listed_candidates(
     removed subtree is dropped there, touching only that detached subtree, as readability
     does for the elements inside a subtree it dropped itself.
     """
-    verdicts: dict[str, bool] = {}
-    unlikely = readability_lxml.REGEXES["unlikelyCandidatesRe"].search
-    maybe = readability_lxml.REGEXES["okMaybeItsACandidateRe"].search
     frame_tags = readability_lxml.FRAME_TAGS
     for elem, attrs in listed:
-        if len(attrs) < 2 or elem.tag in frame_tags:
+        if len(attrs) < 2 or not _unlikely(attrs):
             continue
-        verdict = verdicts.get(attrs)
-        if verdict is None:
-            low = attrs.lower()
-            verdict = verdicts[attrs] = bool(unlikely(low)) and not maybe(low)
-        if verdict and elem.getparent() is not None:
+        if elem.tag not in frame_tags and elem.getparent() is not None:
             elem.drop_tree()
 
 
