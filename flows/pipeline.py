@@ -698,6 +698,10 @@ class _RunExtraction:
         self.results: dict[tuple[str, str], dict[str, Any] | None] = {}
         self.submitted_at: dict[tuple[str, str], float] = {}
         self.running: dict[PrefectFuture[Any], tuple[str, str]] = {}
+        self.pool_of: dict[PrefectFuture[Any], ProcessPoolExecutor | None] = {}
+        # Replaced pools whose last tasks still run: shut down once those are done.
+        self.retired: list[ProcessPoolExecutor] = []
+        self.final = False  # every file to extract is known (`finish`)
         self.finished: queue.SimpleQueue[PrefectFuture[Any]] = queue.SimpleQueue()
         self.batches = 0
         self.pool_pages = 0
@@ -780,15 +784,27 @@ class _RunExtraction:
             self.pool, "_broken", False
         )
 
+    def _replace_pool(self) -> None:
+        """Start the next pool now (its workers spawn and import while the old one's last
+        tasks run); new tasks go to it, the old one is shut down once its tasks are done."""
+        assert self.pool is not None
+        self.retired.append(self.pool)
+        self.pool, self.pool_pages = _start_pool(self.workers), 0
+        self._shut_retired()
+
+    def _shut_retired(self) -> None:
+        """Shut down (not waiting for the workers to exit) the retired pools no running
+        task uses any more."""
+        busy = {id(p) for p in self.pool_of.values() if p is not None}
+        for pool in [p for p in self.retired if id(p) not in busy]:
+            self.retired.remove(pool)
+            pool.shutdown(wait=False)
+
     def pump(self) -> None:
         """Submit queued files while fewer than `in_flight` tasks run."""
         while self.todo and len(self.running) < self.in_flight:
-            if self._pool_worn():
-                if self.running:
-                    return  # replaced once the tasks using it are done
-                assert self.pool is not None
-                self.pool.shutdown()
-                self.pool, self.pool_pages = _start_pool(self.workers), 0
+            if self._pool_worn():  # broken (a worker died) or worn and not replaced yet
+                self._replace_pool()
             assert self.key is not None
             f = self.todo.pop(0)
             pages = _read_page_rows(self.r, [f], _file_order(f)[0])
@@ -813,8 +829,13 @@ class _RunExtraction:
             )
             future.add_done_callback(self.finished.put)
             self.running[future] = (f, self.key)
+            self.pool_of[future] = self.pool
             self.submitted_at[(f, self.key)] = time.monotonic()
             self.pool_pages += pages.num_rows
+            if self._pool_worn() and (self.todo or not self.final):
+                # Its last task is in: the next pool starts now, not after a drain (not
+                # when nothing is left to give it).
+                self._replace_pool()
 
     def collect(self, timeout: float) -> list[dict[str, Any]]:
         """Results of the tasks that ended within `timeout` seconds (a failed task raises)."""
@@ -823,6 +844,8 @@ class _RunExtraction:
             future = self.finished.get(timeout=timeout)
             while True:
                 f, key = self.running.pop(future)
+                self.pool_of.pop(future, None)
+                self._shut_retired()
                 result = future.result()
                 self.results[(f, key)] = result
                 if key == self.key:
@@ -864,6 +887,7 @@ class _RunExtraction:
 
         self.scan()
         self.fix_templates(crawl_id, complete=True)
+        self.final = True
         order = list(self.files.get(crawl_id, []))
         for c in earlier:
             order += sorted(list_pages_files(self.r, self.source, c), key=_file_order)
@@ -887,12 +911,14 @@ class _RunExtraction:
     def stop(self) -> None:
         """Give up (the crawl failed): cancel queued pool work, wait for running tasks."""
         self.todo = []
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+        for pool in [*self.retired, *([self.pool] if self.pool is not None else [])]:
+            pool.shutdown(cancel_futures=True)
         for future in list(self.running):
             with contextlib.suppress(Exception):
                 future.wait()
         self.running.clear()
+        self.pool_of.clear()
+        self._shut_retired()
 
 
 # -- flows --------------------------------------------------------------------------------
@@ -989,10 +1015,10 @@ def crawl_source(
             open_root(root).delete_dir(staging)
         raise
     finally:
-        if run.pool is not None:
+        for pool in [*run.retired, *([run.pool] if run.pool is not None else [])]:
             # Idempotent; not waiting for the workers to exit (~0.5 s): the commit runs
             # meanwhile (after a failure, `run.stop()` waited for them).
-            run.pool.shutdown(wait=False)
+            pool.shutdown(wait=False)
     stats = {
         "crawl_id": crawl["crawl_id"],
         "crawl_ids": [crawl["crawl_id"], *earlier],

@@ -132,3 +132,38 @@ def test_a_flow_takes_over_the_crawl_its_caller_started(
         assert pipeline._started_pool(source.name, pool_size(None) + 1) is other_pool
         assert pipeline._started_pool(source.name, pool_size(None) + 1) is None  # taken once
     other_pool.shutdown()
+
+
+@pytest.mark.slow
+def test_a_worn_pool_is_replaced_without_a_drain_and_every_pool_is_shut_down(
+    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool worn out by its pages gets a successor started as soon as its last task is
+    in (tasks still running on it); each pool is shut down and the snapshot is complete."""
+    pools: list[Any] = []
+    predecessor_open: list[bool] = []  # at each replacement: the old pool not shut down yet
+
+    def counted(workers: int | None) -> Any:
+        if pools:
+            predecessor_open.append(not pools[-1]._shutdown_thread)
+        pools.append(start_pool(workers))
+        return pools[-1]
+
+    monkeypatch.setattr(pipeline, "TEMPLATE_CRAWL_PAGES", 12)
+    monkeypatch.setattr(pipeline, "POOL_PAGES_PER_WORKER", 1)  # worn by any pages file
+    monkeypatch.setattr(pipeline, "_start_pool", counted)
+    options = fixture_server.ServerOptions(generate=ARTICLES, realistic=True)
+    with fixture_server.FixtureServer(options=options) as srv:
+        summary = crawl_source(slow_site(srv.base), str(tmp_path / "a"))
+    files = list_pages_files(str(tmp_path / "a"))
+    assert len(files) >= 2, files  # the crawl flushed more than one pages file
+    assert summary["extraction"]["during_crawl"] > 0
+    assert len(pools) >= 2  # replaced at least once while the crawl ran
+    assert all(predecessor_open), predecessor_open  # no drain first: it ran on meanwhile
+    for pool in pools:
+        with pytest.raises(RuntimeError, match="shutdown"):
+            pool.submit(int)
+    assert summary["extraction"]["articles"] == ARTICLES
+    assert summary["snapshot"]["new"] == ARTICLES
+    rows = stored(tmp_path / "a")
+    assert len(rows) == ARTICLES and all(r[13] for r in rows)  # every text stored
