@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lxml.etree import Element
 from lxml.html import HtmlElement
 
 from extraction.fast_xpaths import RawPrunes, Taker
@@ -78,10 +79,8 @@ def scan_tree(
     seen: dict[str, tuple[bool, bool, dict[str, tuple[Taker, ...]]]] = {}
     watched = _ATTRIBUTES if raw is None else _RAW_ATTRIBUTES
     stop = 0 if limit is None else max(limit, 0) + 1  # n is 1 or more here: 0 never stops
-    for el in tree.iter():
+    for el in tree.iter(Element):  # elements only: no comments, PIs or entities
         tag = el.tag
-        if tag.__class__ is not str:
-            continue  # comments, processing instructions, entities
         n += 1
         if n == stop:  # the element past the limit (as before: elements = limit + 1)
             scan.truncated = True
