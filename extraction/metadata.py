@@ -15,6 +15,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from extraction.scan import TreeScan
+from storage.dedup import joined_words
 from storage.urls import canonicalize_url, same_site
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ def read_signals(tree: HtmlElement, url: str, scan: TreeScan | None = None) -> P
         if len(words) < 4:
             continue
         # \w+ tokens do not depend on the whitespace between the words.
-        link_texts.add(" ".join(_WORD.findall(text.casefold())))
+        link_texts.add(joined_words(text.casefold()))
         if href in seen:
             continue
         seen.add(href)
@@ -215,7 +216,6 @@ def read_signals(tree: HtmlElement, url: str, scan: TreeScan | None = None) -> P
 #: Every <a href> of the document whose whitespace-normalized text has over 14 characters
 #: (``/descendant::a`` selects what ``//a`` does, without its intermediate node-sets).
 _HEADLINE_ANCHORS = etree.XPath("/descendant::a[@href][string-length(normalize-space(.)) > 14]")
-_WORD = re.compile(r"\w+")
 
 
 def _squash(text: str) -> str:

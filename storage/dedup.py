@@ -95,6 +95,14 @@ def count_words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
+def joined_words(text: str) -> str:
+    """``" ".join(re.findall(r"\\w+", text))``; ASCII text without the regex (its words are
+    the runs of ASCII letters, digits and "_", found by a translate + split)."""
+    if text.isascii():
+        return b" ".join(text.encode("ascii").translate(_ASCII_NON_WORD).split()).decode("ascii")
+    return " ".join(_WORD.findall(text))
+
+
 def fingerprint(text: str) -> tuple[int, ...]:
     """256-bit SimHash over word 3-shingles, as four 64-bit lanes (all 0 for empty text).
 

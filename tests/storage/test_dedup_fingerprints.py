@@ -19,6 +19,7 @@ from storage.dedup import (
     fingerprint_distance,
     hamming,
     is_near_duplicate,
+    joined_words,
     normalize_text,
     simhash,
     simhash_ext,
@@ -151,6 +152,8 @@ def test_fingerprint_matches_reference(text: str) -> None:
     digest = hashlib.sha256(normalized.encode("utf-8")).hexdigest()
     assert text_keys(text) == (digest, _reference_fingerprint(text))
     assert count_words(text) == len(re.findall(r"\w+", text))
+    assert joined_words(text) == " ".join(re.findall(r"\w+", text))
+    assert joined_words(text.casefold()) == " ".join(re.findall(r"\w+", text.casefold()))
 
 
 def test_fingerprint_block_edges_match_reference() -> None:
