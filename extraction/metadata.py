@@ -69,13 +69,56 @@ class PageSignals:
     ld_site_name: str | None = None
     body: HtmlElement | None = field(default=None, repr=False, compare=False)
 
-    def count_body_words(self) -> int:
+    def count_body_words(self, enough: Callable[[int], bool] | None = None) -> int:
         """Words of the page's <body> text, counted on first use (only the page-type check
-        needs them): call it before the tree is pruned or extracted."""
-        if self.body_words is None:
-            body = self.body
-            self.body_words = count_split_words(element_text(body)) if body is not None else 0
+        needs them): call it before the tree is pruned or extracted.
+
+        ``enough``: the text is counted piece by piece (`_text_pieces`) and the count may
+        stop at a leading part of it, returning that part's words (never more than the
+        whole text's) when ``enough`` holds for them; only a count to the end is kept.
+        After `_MAX_PIECES` pieces without enough words the whole text is counted at once.
+        """
+        if self.body_words is not None:
+            return self.body_words
+        body = self.body
+        if body is not None and enough is not None:
+            words = 0
+            open_word = False  # the text so far ends inside a word
+            for pieces, piece in enumerate(_text_pieces(body)):
+                if pieces == _MAX_PIECES:
+                    break
+                if not piece:
+                    continue
+                found = count_split_words(piece)
+                if found and open_word and not piece[0].isspace():
+                    found -= 1  # its first word continues the last one
+                words += found
+                open_word = not piece[-1].isspace()
+                if words and enough(words):
+                    return words
+            else:
+                self.body_words = words
+                return words
+        self.body_words = count_split_words(element_text(body)) if body is not None else 0
         return self.body_words
+
+
+#: Pieces `PageSignals.count_body_words` counts one by one at most.
+_MAX_PIECES = 256
+
+
+def _text_pieces(el: HtmlElement, depth: int = 3) -> Iterator[str]:
+    """`element_text(el)` in pieces, in order: its own text, then each child's text (a
+    comment or processing instruction adds none; ``depth`` levels down in pieces too) and
+    tail."""
+    yield el.text or ""
+    for child in el:
+        if child.tag.__class__ is str:
+            if depth > 1 and len(child):
+                yield from _text_pieces(child, depth - 1)
+            else:
+                yield element_text(child)
+        yield child.tail or ""
 
 
 def element_text(el: HtmlElement) -> str:

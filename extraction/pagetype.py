@@ -80,7 +80,9 @@ def listing_reason(signals: PageSignals, canonical: str, url: str) -> str | None
         return "structure:teasers"
     # No headline link words: never over any share of the body (not counted then).
     if signals.headline_link_words:
-        body_words = signals.count_body_words()
-        if body_words and signals.headline_link_words > _MAX_LINK_SHARE * body_words:
+        links = signals.headline_link_words
+        # Counting stops once the body has words enough: more only lowers the share.
+        body_words = signals.count_body_words(lambda words: not links > _MAX_LINK_SHARE * words)
+        if body_words and links > _MAX_LINK_SHARE * body_words:
             return "structure:links"
     return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any
 
 from extraction_helpers import Case
@@ -10,8 +12,17 @@ from hypothesis import strategies as st
 from lxml import etree
 from lxml.html import HtmlElement
 
+from extraction import metadata
 from extraction.extract import parse_html
-from extraction.metadata import _BYLINE_XPATH, byline_elements, element_text, read_signals
+from extraction.metadata import (
+    _BYLINE_XPATH,
+    PageSignals,
+    _text_pieces,
+    byline_elements,
+    element_text,
+    read_signals,
+)
+from extraction.pagetype import listing_reason
 from extraction.prune import PRUNE_CLASSES, PRUNE_IDS, prune_candidates, prune_tree
 from extraction.scan import scan_tree
 from extraction.split_body import body_chunks
@@ -78,6 +89,7 @@ def _assert_scan_matches(tree: HtmlElement) -> None:
     assert scan.articles == sum(1 for _ in tree.iter("article"))
     for el in tree.iter(etree.Element):  # element_text is text_content, faster
         assert element_text(el) == el.text_content()
+        _assert_body_words(el)
     url = "http://example.com/news/story.html"
     assert read_signals(tree, url, scan) == read_signals(tree, url)
     assert body_chunks(tree, scan.by_tag["p"]) == body_chunks(tree)
@@ -87,6 +99,26 @@ def _assert_scan_matches(tree: HtmlElement) -> None:
         assert limited.elements == scan.elements  # stopped at the element past the limit
     assert not scan_tree(tree, IDS, CLASSES, limit=scan.elements).truncated
     assert scan_tree(tree, IDS, CLASSES, limit=0).truncated
+
+
+def _assert_body_words(el: HtmlElement) -> None:
+    """The body word count in pieces: the whole count, or (stopped early) a count that is
+    enough and no more than the whole one."""
+    for depth in (1, 2, 3, 5):
+        assert "".join(_text_pieces(el, depth)) == element_text(el)
+    full = len(element_text(el).split())
+    assert PageSignals(body=el).count_body_words() == full
+    default = metadata._MAX_PIECES
+    try:
+        for cap in (2, 5, default):  # then the whole text at once
+            metadata._MAX_PIECES = cap
+            for least in (1, 2, 3, 5, 8, full, full + 1):
+                signals = PageSignals(body=el)
+                got = signals.count_body_words(functools.partial(operator.le, least))
+                assert got == full or least <= got <= full
+                assert signals.count_body_words() == full  # a stopped count is not kept
+    finally:
+        metadata._MAX_PIECES = default
 
 
 def _assert_prune_matches(markup: str) -> None:
@@ -122,3 +154,27 @@ def test_scan_matches_each_reader_on_fixture_pages(cases: list[Case]) -> None:
         if tree is not None:
             _assert_scan_matches(tree)
             _assert_prune_matches(markup)
+
+
+def test_link_share_decision_matches_the_whole_count() -> None:
+    """listing_reason's body word count stops early only when more words cannot change
+    the decision: pages around the 0.55 link share, words split over nested pieces."""
+    url = "http://example.com/news/story.html"
+    for links in (1, 3, 10, 40):
+        for prose in (0, 5, 20, 40, 80, 200):
+            anchors = "".join(
+                f"<li><a href='/s/{i}'>Headline number {i} with words</a></li>"
+                for i in range(links)
+            )
+            words = " ".join(f"w{i}" for i in range(prose))
+            markup = (
+                f"<html><body><div><ul>{anchors}</ul><div><p>{words}</p>"
+                f"<p>x<b>y</b>z {words}</p></div></div><footer>a b</footer></body></html>"
+            )
+            tree = parse_html(markup)
+            assert tree is not None
+            signals = read_signals(tree, url)
+            share = signals.headline_link_words
+            whole = len(element_text(tree.find("body")).split())
+            expected = "structure:links" if whole and share > 0.55 * whole else None
+            assert listing_reason(signals, url, url) == expected
