@@ -302,7 +302,6 @@ class RawPrunes:
         ]
 
 
-@functools.lru_cache(maxsize=4096)
 def _verdicts(
     tag: str,
     ident: str | None,
@@ -315,8 +314,9 @@ def _verdicts(
 ) -> tuple[bool | None, tuple[int, ...]]:
     """`RawPrunes.add`'s verdicts (same arguments): the scroll list's "<h1> test" flag
     (None: not taken there) and which of the share, comments, blocks and hidden lists
-    (0..3) take the element. A function of these strings alone, remembered across
-    documents: a site's pages repeat their tags, classes and ids."""
+    (0..3) take the element: a function of these strings alone. (Not remembered across
+    documents: on pages of many sites most calls would miss, and an lru_cache's misses
+    cost more than its hits save; scan_tree remembers class-only verdicts per walk.)"""
     scroll_test: bool | None = None
     taken: list[int] = []
     if tag in _RAW_WALK_TAG_SET:  # raw_tree_walk

@@ -131,10 +131,6 @@ def scan_tree(
                 if tag == "form":
                     prune.append((el, False))
                 continue
-        elif watched.isdisjoint([name for name, _ in items]):
-            if tag == "form":
-                prune.append((el, False))
-            continue
         hit = byline = block_hit = False
         ident = cls = style = aria = first_ic = first_is = None
         for name, value in items:  # in source order (string(@a|@b) for RawPrunes)
