@@ -244,6 +244,9 @@ class RawPrunes:
         self.comments: list[HtmlElement] = []
         self.blocks: list[HtmlElement] = []
         self.hidden: list[HtmlElement] = []
+        #: The class regexes' verdicts per class string (`_verdicts`).
+        self.block_memo: dict[str, bool] = {}
+        self.hidden_memo: dict[str, bool] = {}
         #: (element, readability's "class id" string) for every descendant with a
         #: non-empty class or id (extraction.fast_readability.remove_listed_candidates).
         self.classed: list[tuple[HtmlElement, str]] = []
@@ -269,7 +272,18 @@ class RawPrunes:
         Returns whether a list took the element: for the same tag and attribute values
         the answer is the same (so a caller may skip elements known to match nothing).
         """
-        scroll_test, taken = _verdicts(tag, ident, cls, style, aria, first_ic, first_is, block_hit)
+        scroll_test, taken = _verdicts(
+            tag,
+            ident,
+            cls,
+            style,
+            aria,
+            first_ic,
+            first_is,
+            block_hit,
+            self.block_memo,
+            self.hidden_memo,
+        )
         if scroll_test is not None:
             self.scroll.append((el, scroll_test))
         if taken:
@@ -283,7 +297,9 @@ class RawPrunes:
         """`add` for an element whose only attribute read here is ``cls``; returns what
         `add` does with any later element of that tag and class (its verdicts read nothing
         else): one callable per list that took it, to call with that element (none: none)."""
-        scroll_test, taken = _verdicts(tag, None, cls, None, None, cls, None, False)
+        scroll_test, taken = _verdicts(
+            tag, None, cls, None, None, cls, None, False, self.block_memo, self.hidden_memo
+        )
         lists = (self.share, self.comments, self.blocks, self.hidden)
         takers: list[Taker] = [lists[index].append for index in taken]
         if scroll_test is not None:
@@ -311,12 +327,15 @@ def _verdicts(
     first_ic: str | None,
     first_is: str | None,
     block_hit: bool,
+    block_memo: dict[str, bool],
+    hidden_memo: dict[str, bool],
 ) -> tuple[bool | None, tuple[int, ...]]:
     """`RawPrunes.add`'s verdicts (same arguments): the scroll list's "<h1> test" flag
     (None: not taken there) and which of the share, comments, blocks and hidden lists
-    (0..3) take the element: a function of these strings alone. (Not remembered across
-    documents: on pages of many sites most calls would miss, and an lru_cache's misses
-    cost more than its hits save; scan_tree remembers class-only verdicts per walk.)"""
+    (0..3) take the element: a function of these strings alone (the memos keep the class
+    regexes' verdicts per class string). Not remembered across documents: on pages of
+    many sites most calls would miss, and an lru_cache's misses cost more than its hits
+    save; scan_tree remembers class-only verdicts per walk."""
     scroll_test: bool | None = None
     taken: list[int] = []
     if tag in _RAW_WALK_TAG_SET:  # raw_tree_walk
@@ -336,7 +355,7 @@ def _verdicts(
             taken.append(1)
     if tag in _OVERALL_TAG_SET:  # overall_discard_blocks
         if cls is not None and not block_hit:
-            block_hit = _OVERALL_CLASS(cls) is not None
+            block_hit = _memo_search(block_memo, cls, _OVERALL_CLASS)
         if (
             block_hit
             or (ident is not None and _OVERALL_ID(ident))
@@ -349,7 +368,10 @@ def _verdicts(
         or aria == "true"
         or (style is not None and ("display:none" in style or "display: none" in style))
         or (ident is not None and _HIDDEN_ID(ident))
-        or (cls is not None and (cls == "comments-title" or _HIDDEN_CLASS(cls) is not None))
+        or (
+            cls is not None
+            and (cls == "comments-title" or _memo_search(hidden_memo, cls, _HIDDEN_CLASS))
+        )
     ):
         taken.append(3)
     return scroll_test, tuple(taken)
