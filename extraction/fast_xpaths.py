@@ -244,6 +244,8 @@ class RawPrunes:
         self.comments: list[HtmlElement] = []
         self.blocks: list[HtmlElement] = []
         self.hidden: list[HtmlElement] = []
+        #: The lists `_verdicts` names by index (0..3).
+        self._lists = (self.share, self.comments, self.blocks, self.hidden)
         #: The class regexes' verdicts per class string (`_verdicts`).
         self.block_memo: dict[str, bool] = {}
         self.hidden_memo: dict[str, bool] = {}
@@ -262,16 +264,12 @@ class RawPrunes:
         first_ic: str | None,
         first_is: str | None,
         block_hit: bool,
-    ) -> bool:
-        """The verdicts for one descendant of the tree, in document order, from its
+    ) -> None:
+        """Give the lists one descendant of the tree, in document order, with its
         attributes read in source order (None: absent): @id, @class, @style, @aria-hidden,
         string(@id|@class), string(@id|@style), and whether @data-lp-replacement-content,
         @role or @data-component alone select it as a block (`overall_discard_blocks`).
-        An element with none of these matches nothing and need not be added.
-
-        Returns whether a list took the element: for the same tag and attribute values
-        the answer is the same (so a caller may skip elements known to match nothing).
-        """
+        An element with none of these matches nothing and need not be added."""
         scroll_test, taken = _verdicts(
             tag,
             ident,
@@ -286,12 +284,8 @@ class RawPrunes:
         )
         if scroll_test is not None:
             self.scroll.append((el, scroll_test))
-        if taken:
-            lists = (self.share, self.comments, self.blocks, self.hidden)
-            for index in taken:
-                lists[index].append(el)
-            return True
-        return scroll_test is not None
+        for index in taken:
+            self._lists[index].append(el)
 
     def add_class(self, el: HtmlElement, tag: str, cls: str) -> tuple[Taker, ...]:
         """`add` for an element whose only attribute read here is ``cls``; returns what
@@ -300,8 +294,7 @@ class RawPrunes:
         scroll_test, taken = _verdicts(
             tag, None, cls, None, None, cls, None, False, self.block_memo, self.hidden_memo
         )
-        lists = (self.share, self.comments, self.blocks, self.hidden)
-        takers: list[Taker] = [lists[index].append for index in taken]
+        takers: list[Taker] = [self._lists[index].append for index in taken]
         if scroll_test is not None:
             scroll = self.scroll.append
             takers.insert(0, lambda other: scroll((other, scroll_test)))

@@ -56,6 +56,24 @@ class TreeScan:
     raw: RawPrunes | None = None
 
 
+#: A class's verdicts in `scan_tree` for elements whose only watched attribute it is: prune
+#: hit, byline, and per tag what `RawPrunes.add_class` returned for the first such element.
+_ClassVerdict = tuple[bool, bool, dict[str, tuple[Taker, ...]]]
+
+
+def _class_verdict(
+    seen: dict[str, _ClassVerdict], cls: str, prune_classes: frozenset[str]
+) -> _ClassVerdict:
+    """The verdicts of `cls` (first seen in this walk), remembered in `seen`: as the
+    general attribute loop of `scan_tree` decides them for a class."""
+    verdict = seen[cls] = (
+        not prune_classes.isdisjoint(cls.split()),
+        "byline" in cls or "author" in cls,
+        {},
+    )
+    return verdict
+
+
 def scan_tree(
     tree: HtmlElement,
     prune_ids: frozenset[str],
@@ -76,7 +94,7 @@ def scan_tree(
     articles = n = 0
     # class -> (prune hit, byline, tag -> RawPrunes.add_class) for elements whose only
     # watched attribute is that class: their verdicts depend on (tag, class) alone
-    seen: dict[str, tuple[bool, bool, dict[str, tuple[Taker, ...]]]] = {}
+    seen: dict[str, _ClassVerdict] = {}
     watched = _ATTRIBUTES if raw is None else _RAW_ATTRIBUTES
     stop = 0 if limit is None else max(limit, 0) + 1  # n is 1 or more here: 0 never stops
     for el in tree.iter(Element):  # elements only: no comments, PIs or entities
@@ -105,10 +123,7 @@ def scan_tree(
         if len(items) == 1:
             name, cls = items[0]
             if name == "class":  # the commonest case: only a class, whose verdicts repeat
-                verdict = seen.get(cls)
-                if verdict is None:
-                    hit = not prune_classes.isdisjoint(cls.split())
-                    verdict = seen[cls] = (hit, "byline" in cls or "author" in cls, {})
+                verdict = seen.get(cls) or _class_verdict(seen, cls, prune_classes)
                 hit, byline, takers = verdict
                 if hit or tag == "form":
                     prune.append((el, hit))
@@ -185,10 +200,7 @@ def scan_tree(
             if cls is None:
                 continue  # nothing a raw-tree prune reads
             # Only a class: the verdicts depend on (tag, class) alone; most repeat.
-            verdict = seen.get(cls)
-            if verdict is None:
-                hit = not prune_classes.isdisjoint(cls.split())
-                verdict = seen[cls] = (hit, "byline" in cls or "author" in cls, {})
+            verdict = seen.get(cls) or _class_verdict(seen, cls, prune_classes)
             takers = verdict[2]
             taken = takers.get(tag)
             if taken is None:
