@@ -6,12 +6,13 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
 import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -58,6 +59,10 @@ ROW_GROUP_BYTES = 128 * 1024**2
 #: buffer is written as a (smaller) row group.
 BUFFER_BYTES = 256 * 1024**2
 MAX_ROWS_PER_FILE = 500_000
+#: A commit cuts a crawl_date partition of several row groups into up to this many files
+#: (one per core, at most 4), whose row groups are encoded in parallel: zstd level 9 of the
+#: text is most of a commit's time, and pyarrow encodes one file's row groups one by one.
+PARALLEL_FILES = max(1, min(4, os.cpu_count() or 1))
 #: Near-duplicate flags need enough text for SimHash to mean anything.
 MIN_WORDS_FOR_NEAR_DUPLICATE = 20
 #: The only columns the dedup index reads: never the text.
@@ -389,8 +394,10 @@ class _OpenPart:
     """The file being written of one crawl_date partition, and its unwritten row group."""
 
     day: str
+    limit: int  # rows per file in this partition
     files: int = 0  # files opened so far in this partition
     writer: pq.ParquetWriter | None = None
+    io: ThreadPoolExecutor | None = None  # the open file's writing thread
     slot: int = -1  # the open file's entry in `ArticleFileWriter._written`
     file_rows: int = 0  # rows in the open file, buffered ones included
     buffer: list[pa.Table] = field(default_factory=list)
@@ -411,10 +418,15 @@ class ArticleFileWriter:
     see only files a manifest names). `abort` removes everything written. With `expected`
     rows per day, a partition's file is closed as soon as its last row arrives.
 
-    Row groups are encoded in a background thread, one at a time and in order (pyarrow
-    releases the GIL while it compresses), so the caller prepares the next rows meanwhile;
-    a write error is raised by the next call (`write`, `finish`). At most one row group is
-    being written while the next is buffered.
+    Each file's row groups are encoded in a thread of its own, in order (pyarrow releases
+    the GIL while it compresses), so the caller prepares the next rows meanwhile and row
+    groups of different files are encoded at the same time. With `expected` rows and
+    `parallel` > 1, a partition that needs several row groups is cut into up to `parallel`
+    files of equal rows (never more files than it has row groups), so that its row groups
+    are encoded in parallel; file n still holds the rows before file n+1. In flight at
+    most: `parallel` + 1 row groups (one encoding per thread, one waiting behind its
+    file's), or one with `parallel` = 1, besides the one being buffered. A write error is
+    raised by the next call (`write`, `finish`).
     """
 
     def __init__(
@@ -424,6 +436,7 @@ class ArticleFileWriter:
         snapshot_id: str,
         rows_per_file: int,
         expected: Mapping[str, int] | None = None,
+        parallel: int = 1,
     ) -> None:
         if rows_per_file <= 0:
             raise ValueError("rows_per_file must be positive")
@@ -432,29 +445,43 @@ class ArticleFileWriter:
         self.snapshot_id = snapshot_id
         self.rows_per_file = rows_per_file
         self.expected = dict(expected or {})
+        self.parallel = max(1, parallel)
         self.direct = not r.is_local
         self.staging = f"{STAGING_DIR}/snapshot-{source}-{snapshot_id}"
         self._parts: dict[str, _OpenPart] = {}
         # (day, n-th file of the day, written path, rows); recorded before writing, so a
         # failed upload is deleted by `abort` too.
         self._written: list[tuple[str, int, str, int]] = []
+        self._writers: list[pq.ParquetWriter] = []  # every file opened (closed or not)
         self._opened = 0
         self._moved: list[str] = []
         self._buffered = 0
-        self._io: ThreadPoolExecutor | None = None  # the row-group writing thread
-        self._pending: Future[None] | None = None  # the row group being written
+        # (task, file slot, is a row group) of the row groups and closes in flight.
+        self._pending: list[tuple[Future[None], int, bool]] = []
+        # One row group encoding per core and one waiting; one at a time without `parallel`.
+        self._max_groups = self.parallel + 1 if self.parallel > 1 else 1
+        self._threads: list[ThreadPoolExecutor] = []
         if not self.direct:
             r.makedirs(self.staging)
+
+    def _file_rows(self, day: str) -> int:
+        """Rows per file of partition `day`: `rows_per_file`, or fewer to cut a partition of
+        several row groups into up to `parallel` files of equal rows."""
+        rows = self.expected.get(day)
+        if self.parallel == 1 or not rows:
+            return self.rows_per_file
+        files = min(self.parallel, -(-rows // ROW_GROUP_ROWS))
+        return min(self.rows_per_file, -(-rows // files))
 
     def write(self, day: str, table: pa.Table) -> None:
         """Append rows of partition `day` (in order)."""
         part = self._parts.get(day)
         if part is None:
-            part = self._parts[day] = _OpenPart(day)
+            part = self._parts[day] = _OpenPart(day, self._file_rows(day))
         start = 0
         while start < table.num_rows:
             room = min(
-                self.rows_per_file - part.file_rows,
+                part.limit - part.file_rows,
                 ROW_GROUP_ROWS - part.buffered_rows,
                 table.num_rows - start,
             )
@@ -469,12 +496,34 @@ class ArticleFileWriter:
             self._buffered += size
             if part.buffered_rows >= ROW_GROUP_ROWS or part.buffered_bytes >= ROW_GROUP_BYTES:
                 self._flush(part)
-            if part.file_rows >= self.rows_per_file:
+            if part.file_rows >= part.limit:
                 self._close(part)
         if self.expected.get(day) == part.rows:
             self._close(part)
         while self._buffered > BUFFER_BYTES:
             self._flush(max(self._parts.values(), key=lambda p: p.buffered_bytes))
+
+    def _submit(self, part: _OpenPart, fn: Callable[..., None], *args: Any, group: bool) -> None:
+        """Run `fn` in the open file's thread (a finished task's error is raised here). A
+        row group waits while `_max_groups` are in flight, or two of its own file."""
+        self._reap()
+        while group:
+            groups = [f for f, _, g in self._pending if g]
+            own = [f for f, slot, g in self._pending if g and slot == part.slot]
+            if len(groups) < self._max_groups and len(own) < 2:
+                break
+            wait(own if len(own) >= 2 else groups, return_when=FIRST_COMPLETED)
+            self._reap()
+        assert part.io is not None
+        self._pending.append((part.io.submit(fn, *args), part.slot, group))
+
+    def _reap(self) -> None:
+        """Forget the finished tasks; raise the first error among them."""
+        done = [t for t in self._pending if t[0].done()]
+        if done:
+            self._pending = [t for t in self._pending if not t[0].done()]
+            for f, _, _ in done:
+                f.result()
 
     def _flush(self, part: _OpenPart) -> None:
         """Write the partition's buffer as one row group (opening a file if needed)."""
@@ -497,40 +546,48 @@ class ArticleFileWriter:
             part.writer = pq.ParquetWriter(
                 self.r.path(path), table.schema, filesystem=self.r.fs, **opts
             )
-        self._wait()
-        if self._io is None:
-            self._io = ThreadPoolExecutor(1, thread_name_prefix="snapshot-write")
-        self._pending = self._io.submit(
-            part.writer.write_table, table, row_group_size=ROW_GROUP_ROWS
-        )
+            self._writers.append(part.writer)
+            part.io = ThreadPoolExecutor(1, thread_name_prefix="snapshot-write")
+            self._threads.append(part.io)
+        self._submit(part, self._write_group, part.writer, table, group=True)
         self._buffered -= part.buffered_bytes
         part.buffer, part.buffered_rows, part.buffered_bytes = [], 0, 0
 
+    @staticmethod
+    def _write_group(writer: pq.ParquetWriter, table: pa.Table) -> None:
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+    def _close_file(self, writer: pq.ParquetWriter, path: str) -> None:
+        writer.close()
+        self.r.fsync(path)
+
     def _wait(self) -> None:
-        """Wait for the row group being written (its error, if any, is raised here)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        """Wait for every task in flight (the first error is raised)."""
+        pending, self._pending = self._pending, []
+        for f, _, _ in pending:
+            f.result()
 
     def _stop_io(self) -> None:
-        """Wait for the writing thread to be idle and end it (errors are not raised)."""
-        with contextlib.suppress(Exception):
-            self._wait()
-        if self._io is not None:
-            self._io.shutdown(wait=True)
-            self._io = None
+        """Wait for the writing threads to be idle and end them (errors are not raised)."""
+        for f, _, _ in self._pending:
+            with contextlib.suppress(Exception):
+                f.result()
+        self._pending = []
+        for thread in self._threads:
+            thread.shutdown(wait=True)
+        self._threads = []
 
     def _close(self, part: _OpenPart) -> None:
-        """Finish the partition's open file (the next rows start a new one)."""
+        """Finish the partition's open file in its thread (the next rows start a new one)."""
         self._flush(part)
         if part.writer is None:
             return
-        self._wait()
-        part.writer.close()
-        part.writer = None
         day, k, path, _ = self._written[part.slot]
         self._written[part.slot] = (day, k, path, part.file_rows)
-        self.r.fsync(path)
+        self._submit(part, self._close_file, part.writer, path, group=False)
+        assert part.io is not None
+        part.io.shutdown(wait=False)  # its thread ends after the close
+        part.writer, part.io = None, None
         part.file_rows = 0
 
     def finish(self, fault: FaultHook | None = None) -> list[FileEntry]:
@@ -566,11 +623,11 @@ class ArticleFileWriter:
         """Remove what this writer wrote (best effort; a crash instead leaves it to
         `cleanup_orphans` on the next run)."""
         self._stop_io()
+        for writer in self._writers:
+            with contextlib.suppress(Exception):
+                writer.close()
         for part in self._parts.values():
-            if part.writer is not None:
-                with contextlib.suppress(Exception):
-                    part.writer.close()
-                part.writer = None
+            part.writer, part.io = None, None
         paths = set(self._moved) | ({w[2] for w in self._written} if self.direct else set())
         for path in paths:
             with contextlib.suppress(Exception):
@@ -949,7 +1006,11 @@ def _write_planned(
                     cols.append(rows.column(f.name))
             out = pa.Table.from_arrays(cols, schema=ARTICLES_SCHEMA)
             chunk_days = days.take(kc)
-            for day in sorted(set(chunk_days.to_pylist())):
+            chunk_set = sorted(set(chunk_days.to_pylist()))
+            if len(chunk_set) == 1:  # one day: the rows as they are (a filter copies them)
+                writer.write(chunk_set[0], out)
+                continue
+            for day in chunk_set:
                 writer.write(day, out.filter(pc.equal(chunk_days, day)))
         del table
 
@@ -1035,7 +1096,9 @@ def commit_snapshot(
         del plan, light  # only what the write needs stays (no per-row Python objects)
         if len(take):
             expected = Counter(days.to_pylist())
-            writer = ArticleFileWriter(r, source, snapshot_id, MAX_ROWS_PER_FILE, expected)
+            writer = ArticleFileWriter(
+                r, source, snapshot_id, MAX_ROWS_PER_FILE, expected, PARALLEL_FILES
+            )
             try:
                 _write_planned(writer, inputs, take, computed, part_of, row_of, days, snapshot_id)
             except Exception:
