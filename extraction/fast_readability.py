@@ -1,4 +1,4 @@
-"""Exact, cheaper stand-ins for readability's unlikely-candidate removal and text length.
+"""An exact, cheaper stand-in for readability's unlikely-candidate removal, used per call.
 
 trafilatura's readability fork (run on every page by compare_extraction) starts with
 ``Document.remove_unlikely_candidates``: an ElementPath ``findall(".//*")`` (a chain of
@@ -8,11 +8,6 @@ same "class id" string only for them; verdicts (remembered across documents) and
 removals are the original's. It is swapped in only while the original's source is the
 one it was written for (`EXPECTED`); tests/extraction/test_fast_readability.py compares
 both.
-
-readability's ``text_length`` (the link density of every candidate: its whole text and
-each of its links') is ``len(trim(elem.text_content()))``; the stand-in counts that length
-without building the trimmed text (`trimmed_length`), swapped in the same way
-(`EXPECTED_TEXT_LENGTH`).
 """
 
 from __future__ import annotations
@@ -29,10 +24,6 @@ from trafilatura import readability_lxml
 
 #: sha256 (first 16 hex) of the source of Document.remove_unlikely_candidates.
 EXPECTED = "6ef38c8475242af9"
-#: sha256 (first 16 hex) of the source of readability_lxml.text_length.
-EXPECTED_TEXT_LENGTH = "74f7faf7008b34b4"
-#: ASCII whitespace as str.split() sees it (chr(c).isspace()) -> b" ", anything else -> b"x".
-_SPLIT_CLASSES = bytes(32 if chr(c).isspace() else 120 for c in range(128)) + b"x" * 128
 #: What ``findall(".//*")`` lists, less the elements with neither a class nor an id
 #: (their joined attributes are empty: the original skips them).
 _WITH_CLASS_OR_ID = etree.XPath("descendant::*[@class or @id]")
@@ -46,35 +37,6 @@ def active() -> bool:
     except (AttributeError, OSError, TypeError):
         return False
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16] == EXPECTED
-
-
-@functools.cache
-def text_length_active() -> bool:
-    """Whether readability's text_length is the one `text_length` stands in for."""
-    try:
-        source = inspect.getsource(readability_lxml.text_length)
-    except (AttributeError, OSError, TypeError):
-        return False
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16] == EXPECTED_TEXT_LENGTH
-
-
-def trimmed_length(text: str) -> int:
-    """``len(trafilatura.utils.trim(text))`` without building the trimmed text: trim joins
-    the ``str.split()`` words with single spaces (its ``strip()`` then finds no space to
-    remove). ASCII text is measured on its bytes, each mapped to space or not."""
-    if text.isascii():
-        classes = text.encode("ascii").translate(_SPLIT_CLASSES)
-        starts = classes.count(b" x") + (classes[:1] == b"x")  # words
-        return classes.count(b"x") + starts - 1 if starts else 0
-    words = text.split()
-    return sum(map(len, words)) + len(words) - 1 if words else 0
-
-
-def text_length(elem: HtmlElement) -> int:
-    """readability_lxml.text_length: ``len(trim(elem.text_content()))``. The text by the
-    text serializer (`extraction.metadata.element_text`: the same text, without an XPath
-    context per call), its trimmed length by `trimmed_length`."""
-    return trimmed_length(etree.tostring(elem, method="text", encoding="unicode", with_tail=False))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -138,28 +100,6 @@ def fast_readability(
     itself (a lent raw tree in precision mode): a Document of that very tree object uses
     the list once (`remove_listed_candidates`) instead of searching the tree.
     """
-    with _lean_text_length(), _fast_candidates(seed):
-        yield
-
-
-@contextmanager
-def _lean_text_length() -> Iterator[None]:
-    """Within the block, readability measures texts with `text_length` (restored on exit)."""
-    original = readability_lxml.text_length
-    if original is text_length or not text_length_active():
-        yield
-        return
-    readability_lxml.text_length = text_length
-    try:
-        yield
-    finally:
-        readability_lxml.text_length = original
-
-
-@contextmanager
-def _fast_candidates(
-    seed: tuple[HtmlElement, list[tuple[HtmlElement, str]]] | None,
-) -> Iterator[None]:
     document = readability_lxml.Document
     original = document.__dict__.get("remove_unlikely_candidates")
     if (

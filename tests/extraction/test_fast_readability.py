@@ -10,9 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from lxml.html import HtmlElement
-from test_fast_copies import _fixture_server
 from trafilatura import htmlprocessing, readability_lxml, xpaths
-from trafilatura.utils import trim
 
 from extraction import fast_readability
 from extraction.extract import parse_html
@@ -52,8 +50,6 @@ def _build(parent: etree._Element, node: tuple[Any, ...]) -> None:
 
 
 def _assert_same(tree: HtmlElement) -> None:
-    for el in tree.iter(etree.Element):
-        assert fast_readability.text_length(el) == len(trim(el.text_content()))
     mine, theirs = copy.copy(tree), copy.copy(tree)
     fast_readability.remove_unlikely_candidates(readability_lxml.Document(mine))
     readability_lxml.Document(theirs).remove_unlikely_candidates()
@@ -80,7 +76,6 @@ def _assert_seeded_same(tree: HtmlElement) -> None:
 
 def test_stand_in_is_active_for_the_installed_trafilatura() -> None:
     assert fast_readability.active()
-    assert fast_readability.text_length_active()
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -101,32 +96,9 @@ def test_same_removals_on_fixture_pages(cases: list[Case]) -> None:
             _assert_same(tree)
 
 
-#: Whitespace of every kind str.split() knows (ASCII \x1c-\x1f and \x0b too), and not.
-SPACED = st.text(st.sampled_from(" \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2003\u200bab,é\x00"))
-
-
-@settings(max_examples=500, deadline=None)
-@given(text=SPACED)
-def test_trimmed_length_is_the_trimmed_texts_length(text: str) -> None:
-    assert fast_readability.trimmed_length(text) == len(trim(text))
-    ascii_text = text.encode("ascii", "ignore").decode("ascii")
-    assert fast_readability.trimmed_length(ascii_text) == len(trim(ascii_text))
-
-
-def test_same_text_lengths_on_generated_pages() -> None:
-    """Long texts (the candidates' whole article) and mixed markup of the crawl pages."""
-    for i in range(3):
-        tree = parse_html(_fixture_server().gen_article_realistic(i).decode("utf-8"))
-        assert tree is not None
-        for el in tree.iter(etree.Element):
-            assert fast_readability.text_length(el) == readability_lxml.text_length(el)
-
-
 def test_swapped_only_inside_the_block() -> None:
     original = readability_lxml.Document.remove_unlikely_candidates
-    original_length = readability_lxml.text_length
     with fast_readability.fast_readability():
-        assert readability_lxml.text_length is fast_readability.text_length
         assert (
             readability_lxml.Document.remove_unlikely_candidates
             is fast_readability.remove_unlikely_candidates
@@ -137,9 +109,7 @@ def test_swapped_only_inside_the_block() -> None:
             readability_lxml.Document.remove_unlikely_candidates
             is fast_readability.remove_unlikely_candidates
         )
-        assert readability_lxml.text_length is fast_readability.text_length
     assert readability_lxml.Document.remove_unlikely_candidates is original
-    assert readability_lxml.text_length is original_length
 
 
 def test_seeded_list_skips_elements_gone_from_the_tree() -> None:
