@@ -145,3 +145,45 @@ def test_encoding_error_in_a_file_thread_commits_nothing(
     monkeypatch.setattr(snapshots.ArticleFileWriter, "_write_group", staticmethod(real))
     info = _commit(tmp_path, paths)
     assert info.counts["new"] == 25 and len(info.files) == 3
+
+
+@pytest.mark.scale
+def test_parallel_files_on_an_object_store(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import pyarrow.fs as pafs
+
+    from storage.fs import open_root
+
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(k, v)
+    pafs.S3FileSystem(
+        endpoint_override=s3_endpoint, region="us-east-1", allow_bucket_creation=True
+    ).create_dir("parallel-files")
+    s3 = open_root("s3://parallel-files/archive", endpoint_url=s3_endpoint)
+    monkeypatch.setattr(snapshots, "ROW_GROUP_ROWS", 4)
+    rows = _rows(day1=13, day2=9)
+    infos = {}
+    for p in (1, 2):
+        monkeypatch.setattr(snapshots, "PARALLEL_FILES", p)
+        root: Any = s3 if p == 2 else str(tmp_path)
+        infos[p] = commit_snapshot(
+            root, "daily", batch(rows), kind="crawl", extractor="t/1", rejected={}
+        )
+    many = infos[2]
+    assert not s3.is_local and [f.rows for f in many.files] == [7, 6, 5, 4]
+    assert s3.glob("articles", ".parquet") == [f.path for f in many.files]
+    got: dict[str, list[dict[str, Any]]] = {}
+    for f in many.files:
+        day = f.path.split("crawl_date=")[1].split("/")[0]
+        with s3.open_input(f.path) as fh:
+            table = pq.read_table(fh).drop_columns(["snapshot_id"])
+        assert f.bytes == s3.size(f.path)
+        got.setdefault(day, []).extend(table.to_pylist())
+    assert got == _day_rows(tmp_path, infos[1])
+    q = "select count(*), count(distinct url) from articles"
+    assert connect(s3).sql(q).fetchall() == [(22, 22)]
