@@ -1,36 +1,15 @@
 """Child-process entry point: one Scrapy crawl of one source (`python -m crawlers.process`)."""
 
-# The crawl process leaves pandas out, which must happen before pyarrow is imported: this
-# file's imports come after that step (E402).
-# ruff: noqa: E402
+# The crawl process leaves pandas out (crawlers/no_pandas.py), which must happen before
+# pyarrow is imported: this file's other imports come after that step.
 from __future__ import annotations
 
 import sys
-from importlib.machinery import ModuleSpec
-from types import ModuleType
-from typing import Any
-
-
-class PandasBlocker:
-    """A meta path finder that makes `import pandas` fail in the crawl process.
-
-    pyarrow imports pandas (~0.15-0.2 s of CPU and ~40 MB) the first time it builds an
-    array or a scalar from Python objects, only to ask whether an object is a pandas
-    Series. A crawl never converts to or from pandas; without pandas pyarrow treats it as
-    not installed (one of its supported set-ups). Installed only when this module runs
-    as the crawl process (`python -m crawlers.process`), never on import.
-    """
-
-    def find_spec(
-        self, name: str, path: Any = None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ImportError(f"{name} is not loaded in the crawl process", name=name)
-        return None
-
 
 if __name__ == "__main__":
-    sys.meta_path.insert(0, PandasBlocker())
+    from crawlers.no_pandas import install
+
+    install()
 
 import gc
 import json
@@ -38,6 +17,7 @@ import logging
 import resource
 from collections.abc import Container
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
