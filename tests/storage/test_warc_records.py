@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import uuid
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -408,3 +409,179 @@ def test_record_reader_equals_read_record(tmp_path: Path) -> None:
                 with pytest.raises(WarcError, match=match):
                     read_record(root, *bad)
     assert reader._files == {}
+
+
+# -- the header parse without warcio's streams (storage.warc._warcio_record) --------------
+
+
+def _by_warcio(raw: bytes, cap: int | None) -> object:
+    """What the reading side gave before the fast parse: warcio's ArchiveIterator."""
+    try:
+        return storage.warc._parse_record(next(iter(ArchiveIterator(io.BytesIO(raw)))), cap)
+    except Exception as exc:
+        return repr(exc)
+
+
+def _by_fast_parse(raw: bytes, cap: int | None) -> object:
+    record = storage.warc._warcio_record(raw)
+    if record is None:
+        return None
+    try:
+        return storage.warc._parse_record(record, cap)
+    except Exception as exc:
+        return repr(exc)
+
+
+def test_fast_parse_reads_every_record_the_writer_writes(tmp_path: Path) -> None:
+    """Every kind of record the crawl writes takes the fast parse, with warcio's result."""
+    with WarcWriter(str(tmp_path), "news", "fp") as w:
+        _write_pair(w, 1)
+        w.write_response("http://news.test/404", 404, [("Content-Type", "text/plain")], b"gone")
+        w.write_response("http://news.test/e", 204, [], b"")
+        w.write_response(
+            "http://news.test/gz",
+            200,
+            [("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
+            gzip.compress(HTML),
+        )
+        w.write_metadata("http://news.test/m", [("via", "sitemap")])
+        w.write_failure("http://news.test/down", "TimeoutError: timed out")
+    data, raws = (tmp_path / w.files[0]).read_bytes(), []
+    while data:
+        d = zlib.decompressobj(31)
+        raws.append(d.decompress(data))
+        data = d.unused_data
+    assert len(raws) == 8  # warcinfo, response + request, 3 responses, metadata, failure
+    for raw in raws:
+        for cap in (None, 10):
+            fast = _by_fast_parse(raw, cap)
+            assert fast is not None, raw[:200]
+            assert fast == _by_warcio(raw, cap)
+
+
+_NAMES = st.sampled_from(
+    [
+        "Content-Type",
+        "content-encoding",
+        "Transfer-Encoding",
+        "X-A",
+        "Set-Cookie",
+        " Lead",
+        "Trail \t",
+        "WARC-Type",
+        "Content-Length",
+        "Host",
+    ]
+)
+_VALUES = st.sampled_from(
+    [
+        "text/html",
+        "gzip",
+        "GZIP",
+        "deflate",
+        "br",
+        "zstd",
+        "gzip, gzip",
+        "identity",
+        "chunked",
+        "Chunked",
+        "",
+        " spaced  ",
+        "a:b",
+        "caf\u00e9",
+        "x\x1fy\x1c",
+        "\u00a0nb\u00a0",
+        "12",
+        "v\tw",
+    ]
+)
+_LINES = st.one_of(
+    st.tuples(_NAMES, _VALUES).map(lambda nv: f"{nv[0]}: {nv[1]}".encode()),
+    st.tuples(_NAMES, _VALUES).map(lambda nv: f"{nv[0]}:{nv[1]}".encode("latin-1", "replace")),
+    st.sampled_from([b"no colon", b" continued", b"\tcont: x", b"   ", b"lat\xe9n: v", b"x\ry: z"]),
+)
+_SEPS = st.sampled_from([b"\r\n", b"\r\n", b"\r\n", b"\n", b" \r\n"])
+
+
+@st.composite
+def _raw_records(draw: st.DrawFn) -> bytes:
+    def block(first: bytes) -> bytes:
+        lines = [first, *draw(st.lists(_LINES, max_size=5))]
+        return b"".join(line + draw(_SEPS) for line in lines) + b"\r\n"
+
+    rec_type = draw(st.sampled_from(["response", "request", "revisit", "metadata", None]))
+    uri = draw(
+        st.sampled_from(
+            [
+                "http://a.test/x",
+                "https://a.test/y",
+                "<http://a.test/w>",
+                "http://a.test/s p",
+                "dns:a.test",
+                None,
+            ]
+        )
+    )
+    first_http = draw(
+        st.sampled_from(
+            [
+                b"HTTP/1.1 200 OK",
+                b"HTTP/1.0 404",
+                b"GET /x HTTP/1.1",
+                b"",
+                b"  ",
+                b"HTTP/1.1 2x0 Odd",
+                b"HTTP/1.1  301  Moved ",
+            ]
+        )
+    )
+    body = draw(
+        st.sampled_from(
+            [
+                b"",
+                b"<p>hi</p>",
+                gzip.compress(b"<p>zipped</p>"),
+                b"5\r\nhello\r\n0\r\n\r\n",
+                b"\r\n\r\nlate",
+            ]
+        )
+    )
+    http = block(first_http) + body if draw(st.booleans()) else body
+    length = draw(
+        st.sampled_from(
+            [
+                str(len(http)),
+                str(max(0, len(http) - 3)),
+                str(len(http) + 5),
+                "0",
+                "x",
+                "-1",
+                " 1_0",
+                None,
+            ]
+        )
+    )
+    warc = [b"WARC-Date: 2026-03-04T05:06:07Z"]
+    if rec_type:
+        warc.append(f"WARC-Type: {rec_type}".encode())
+    if uri:
+        warc.append(f"WARC-Target-URI: {uri}".encode())
+    warc.append(b"Content-Type: application/http; msgtype=response")
+    if length is not None:
+        warc.append(f"Content-Length: {length}".encode())
+    warc += draw(st.lists(_LINES, max_size=2))
+    version = draw(st.sampled_from([b"WARC/1.1", b"WARC/1.0", b"warc/1.1", b"WARC/0.18"]))
+    seps = [draw(_SEPS) for _ in warc]
+    head = version + b"\r\n" + b"".join(line + sep for line, sep in zip(warc, seps, strict=True))
+    return head + b"\r\n" + http + b"\r\n\r\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_raw_records(), st.sampled_from([None, 4, 100]))
+def test_fast_parse_equals_warcio_or_leaves_the_record_to_it(raw: bytes, cap: int | None) -> None:
+    """Header blocks of every odd form (bare LF, blank or continuation or colon-less lines,
+    Latin-1 bytes, URIs warcio rewrites, bad lengths, codings, chunked): the fast parse
+    gives warcio's result (value or error) or hands the record to warcio."""
+    fast = _by_fast_parse(raw, cap)
+    if fast is not None:
+        assert fast == _by_warcio(raw, cap)
