@@ -14,7 +14,6 @@ from multiprocessing import get_context
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from extraction.extract import Article, extract_article
 from extraction.options import ExtractionOptions, extractor_id
@@ -164,6 +163,8 @@ def run_batch(batch: _Batch) -> _BatchResult:
 def _html_pages(pages: pa.Table, rejected: Counter[str]) -> pa.Table:
     """The rows to extract, in order: status 200 with a WARC record, and an HTML (or
     unknown) content type; the others with a WARC record are counted as 'not_html'."""
+    import pyarrow.compute as pc  # the parent's only: not imported by the pool's workers
+
     pages = pages.select([c for c in _PAGE_COLUMNS if c in pages.column_names])
     if "status" not in pages.column_names or "warc_file" not in pages.column_names:
         return pages.slice(0, 0)
