@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -230,3 +231,72 @@ def test_seeded_scroll_reads_the_tree_as_pruned_then() -> None:
     assert len(raw.scroll_matches()) == 1  # only the mvp box before our prune
     prune_tree(tree, PRUNE_IDS, PRUNE_CLASSES, scan.prune)
     assert len(raw.scroll_matches()) == 3
+
+
+#: The regexes the string tests of fast_xpaths stand for, and those tests.
+_PREDICATES = [
+    (fast_xpaths.OVERALL_ID_PATTERN, fast_xpaths._OVERALL_ID),
+    (fast_xpaths.OVERALL_CLASS_PATTERN, fast_xpaths._OVERALL_CLASS),
+    (fast_xpaths.HIDDEN_CLASS_PATTERN, fast_xpaths._HIDDEN_CLASS),
+    (fast_xpaths.COMMENTS_CLASS_PATTERN, fast_xpaths._COMMENTS_CLASS),
+]
+#: Each regex construct of those alternatives, spelled every way it matches (and "ary"
+#: after the negative lookahead: the spelling it refuses).
+_SPELLINGS = [("^", ("",)), ("(?:", ("",)), (")", ("",)), ("[Cc]", ("C", "c"))]
+_SPELLINGS += [("[Aa]", ("A", "a")), ("-?", ("-", "")), ("(?!ary", ("", "ary"))]
+
+
+def _spellings(alternative: str) -> set[str]:
+    found = {alternative}
+    for construct, ways in _SPELLINGS:
+        found = {text.replace(construct, way) for text in found for way in ways}
+    return found
+
+
+#: Pieces of attribute values: each alternative of those regexes in every spelling, its
+#: first characters (near misses) and separators.
+_PIECES = sorted(
+    {
+        piece
+        for pattern, _ in _PREDICATES
+        for alternative in pattern.split("|")
+        for spelled in _spellings(alternative)
+        for piece in (spelled, spelled[:3])
+    }
+    | {" ", "-", "_", "\t", "x", "ad", "hid", "den", "ary"}
+)
+
+
+def test_regexes_are_trafilaturas() -> None:
+    paths = " ".join(
+        x.path
+        for value in vars(xpaths).values()
+        for x in (value if isinstance(value, list) else [value])
+        if isinstance(x, etree.XPath)
+    )
+    for pattern, _ in _PREDICATES:
+        assert pattern in paths
+
+
+@settings(max_examples=3000, deadline=None)
+@given(parts=st.lists(st.sampled_from(_PIECES), max_size=5))
+def test_string_tests_match_their_regexes(parts: list[str]) -> None:
+    for separator in ("", " "):
+        value = separator.join(parts)
+        for pattern, predicate in _PREDICATES:
+            assert predicate(value) == (re.search(pattern, value) is not None), (pattern, value)
+
+
+def test_string_tests_on_edge_values() -> None:
+    for value in ("commentary", "Comments", "comment", "x comments", "a hidden", "ad-x", "a ad-"):
+        for pattern, predicate in _PREDICATES:
+            assert predicate(value) == (re.search(pattern, value) is not None), (pattern, value)
+
+
+def test_search_any_groups_by_first_character() -> None:
+    search = fast_xpaths._search_any("bar", "banner", "b-?c", "-ad-", "x")
+    for value in ("", "bar", "abanner", "bc", "b-c", "b--c", "-ad", "-ad-", "y", "xx", "ba"):
+        expected = re.search("bar|banner|b-?c|-ad-|x", value) is not None
+        assert (search(value) is not None) == expected, value
+    with pytest.raises(ValueError, match="literal"):
+        fast_xpaths._search_any("^shar")
