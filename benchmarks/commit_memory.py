@@ -8,9 +8,12 @@ extract_batch writes them) in a temp archive and commits them in a child process
 `files` (the staged paths, what commit_task does), `whole-table` (all files concatenated
 first, what commit_task did before) and, with `--before-rev`, the whole table through
 storage/snapshots.py of that git revision. Peak RSS = the child's ru_maxrss (psutil
-sampling every 20 ms as a check). `--crawl` instead runs `newsarchive crawl` of N pages
-on the crawl benchmark's generated site and samples the CLI process's RSS every 0.1 s
-(through the crawl, then its peak, which comes with the commit).
+sampling every 20 ms as a check); the commit's CPU and wall time. `--parallel 1 2` commits
+the staged files once per value of storage.snapshots.PARALLEL_FILES (files per crawl_date
+partition encoded at once; default: the module's, one per core up to 4). `--crawl` instead
+runs `newsarchive crawl` of N pages on the crawl benchmark's generated site and samples the
+CLI process's RSS every 0.1 s (through the crawl, then its peak, which comes with the
+commit).
 """
 
 from __future__ import annotations
@@ -102,8 +105,9 @@ def _file_table(rng: np.random.Generator, vocab: np.ndarray, first: int, n: int)
 
 
 def stage(root: Path, rows: int, seed: int = 1) -> tuple[list[str], int]:
-    """Write `rows` articles as staged files of 50-300 rows (as extract_batch writes them,
-    default Parquet options); returns the root-relative paths and their total bytes."""
+    """Write `rows` articles as staged files of 50-300 rows (as extract_batch writes them on
+    a local root: uncompressed, no dictionaries or statistics; until the parallel-files
+    commit, snappy with the defaults); returns the root-relative paths and total bytes."""
     rng = np.random.default_rng(seed)
     vocab = _vocabulary(rng)
     (root / "stage").mkdir(parents=True, exist_ok=True)
@@ -112,7 +116,11 @@ def stage(root: Path, rows: int, seed: int = 1) -> tuple[list[str], int]:
     while done < rows:
         n = min(int(rng.integers(50, 301)), rows - done)
         rel = f"stage/articles-{len(paths):05d}.parquet"
-        pq.write_table(_file_table(rng, vocab, done, n), root / rel)
+        table = _file_table(rng, vocab, done, n)
+        # As flows.pipeline._write_staged writes them on a local root.
+        pq.write_table(
+            table, root / rel, compression="none", use_dictionary=False, write_statistics=False
+        )
         size += (root / rel).stat().st_size
         paths.append(rel)
         done += n
@@ -142,10 +150,12 @@ def _snapshots_module(rev: str | None) -> ModuleType:
     return module
 
 
-def child(root: str, mode: str, rev: str | None) -> None:
+def child(root: str, mode: str, rev: str | None, parallel: int | None = None) -> None:
     import pyarrow.compute as pc
 
     snapshots = _snapshots_module(rev if mode == "before" else None)
+    if parallel is not None:
+        snapshots.PARALLEL_FILES = parallel  # type: ignore[attr-defined]
     paths = json.loads((Path(root) / STAGED_LIST).read_text())
     rss_before = psutil.Process().memory_info().rss
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -170,12 +180,14 @@ def child(root: str, mode: str, rev: str | None) -> None:
     print(json.dumps(out))
 
 
-def measure(root: Path, mode: str, rev: str | None) -> dict[str, Any]:
+def measure(root: Path, mode: str, rev: str | None, parallel: int | None = None) -> dict[str, Any]:
     """Run one commit in a fresh process (archive emptied first); peak RSS from the child's
     own ru_maxrss and from psutil sampling every 20 ms."""
     for d in ("articles", "snapshots", ".locks", ".staging"):
         shutil.rmtree(root / d, ignore_errors=True)
     cmd = [sys.executable, __file__, "--child", str(root), "--mode", mode]
+    if parallel is not None:
+        cmd += ["--parallel", str(parallel)]
     if rev:
         cmd += ["--before-rev", rev]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -263,11 +275,18 @@ def main(argv: list[str] | None = None) -> int:
         "--crawl", type=int, nargs="+", default=None, help="newsarchive crawl of N pages instead"
     )
     ap.add_argument("--out", default=str(HERE / "results" / "commit_memory.json"))
+    ap.add_argument(
+        "--parallel",
+        type=int,
+        nargs="+",
+        default=None,
+        help="commit once per value of storage.snapshots.PARALLEL_FILES",
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--mode", choices=MODES, default="files", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(args.child, args.mode, args.before_rev)
+        child(args.child, args.mode, args.before_rev, (args.parallel or [None])[0])
         return 0
 
     if args.crawl:
@@ -306,15 +325,17 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             for mode in modes:
-                res = measure(root, mode, args.before_rev)
-                res.update(mode=mode, articles=rows, staged_files=len(paths))
-                res["staged_bytes"] = staged_bytes
-                print(
-                    f"  {mode:<12} peak {res['peak_rss'] / MB:7.0f} MB, "
-                    f"cpu {res['cpu_seconds']:.1f}s",
-                    flush=True,
-                )
-                runs.append(res)
+                for parallel in (args.parallel or [None]) if mode == "files" else [None]:
+                    res = measure(root, mode, args.before_rev, parallel)
+                    name = mode if parallel is None else f"{mode} p={parallel}"
+                    res.update(mode=name, articles=rows, staged_files=len(paths))
+                    res["staged_bytes"] = staged_bytes
+                    print(
+                        f"  {name:<12} peak {res['peak_rss'] / MB:7.0f} MB, "
+                        f"cpu {res['cpu_seconds']:.1f}s, wall {res['wall_seconds']:.2f}s",
+                        flush=True,
+                    )
+                    runs.append(res)
         finally:
             shutil.rmtree(root, ignore_errors=True)
     for res in runs:
@@ -333,13 +354,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"\n{'articles':>9} {'mode':<12} {'files in':>8} {'peak RSS':>9} {'before commit':>13} "
-        f"{'commit CPU':>10} {'files out':>9}"
+        f"{'commit CPU':>10} {'wall':>6} {'files out':>9}"
     )
     for res in runs:
         print(
             f"{res['articles']:>9,} {res['mode']:<12} {res['staged_files']:>8} "
             f"{res['peak_rss'] / MB:>7.0f}MB {res['rss_before_commit'] / MB:>11.0f}MB "
-            f"{res['cpu_seconds']:>9.1f}s {res['files']:>9}"
+            f"{res['cpu_seconds']:>9.1f}s {res['wall_seconds']:>5.2f}s {res['files']:>9}"
         )
     print(f"\nwritten to {out}")
     return 0
