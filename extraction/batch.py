@@ -11,14 +11,16 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from extraction.extract import Article, extract_article
 from extraction.options import ExtractionOptions, extractor_id
 from extraction.template import TemplateModel
 from storage.schemas import EXTRACTED_SCHEMA
+
+if TYPE_CHECKING:
+    from extraction.extract import Article
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +112,9 @@ def _row(article: Article, page: dict[str, Any], extractor: str, extracted_at: d
 
 def run_batch(batch: _Batch) -> _BatchResult:
     """Worker entry point: read each record from the WARC, extract it, return plain rows."""
+    # Imported here, not with this module: the parent (the CLI) only makes the pool and
+    # collects rows, and trafilatura & co. cost it ~0.2 s of CPU (workers: `_warm_up`).
+    from extraction.extract import Article, extract_article
     from storage.warc import RecordReader  # storage is imported in the worker, not the parent
 
     templates = {s: TemplateModel.from_json(j) for s, j in batch.templates.items()}
@@ -206,12 +211,14 @@ def make_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _warm_up() -> None:
-    """Worker warm-up: the imports (the extraction modules came with unpickling this).
+    """Worker warm-up: the imports run_batch makes on first use (extraction, trafilatura,
+    storage.warc).
 
     Not the language model: py3langid loads it on first use, ~0.45 s of CPU per worker
     (measured here) that a run whose pages all declare their language never needs.
     """
-    from storage import warc  # noqa: F401  (imported by run_batch on first use)
+    from extraction import extract  # noqa: F401
+    from storage import warc  # noqa: F401
 
 
 def warm_pool(pool: ProcessPoolExecutor, workers: int) -> None:
