@@ -39,7 +39,8 @@ _OVERALL_TAGS = ("div", "item", "list", "p", "section", "span")
 _OVERALL_COOKIE = re.compile("cookie").search
 #: The regexes of trafilatura's XPaths (`EXPECTED`) that the stand-ins test most often, as
 #: written there: the reference for `_OVERALL_ID`, `_OVERALL_CLASS`, `_HIDDEN_CLASS` and
-#: `_COMMENTS_CLASS` (tests/extraction/test_fast_xpaths.py compares them).
+#: `_COMMENTS_CLASS`, `_BODY_ID` and `_BODY_CLASS` (tests/extraction/test_fast_xpaths.py
+#: compares them).
 OVERALL_ID_PATTERN = (
     "^shar|social|viral|newsletter|syndication|tags|sidebar|banner|bread-?crumb|button|author"
     "|^(?:jp-|dpsp-content)|bmdh|footer|Footer|share|Share|nav|Nav|menu|related"
@@ -61,7 +62,7 @@ HIDDEN_CLASS_PATTERN = (
 COMMENTS_CLASS_PATTERN = "^[Cc]omment(?!ary)|(?:article|post)-comments"
 
 
-def _search_any(*alternatives: str) -> Callable[[str], re.Match[str] | None]:
+def search_any(*alternatives: str) -> Callable[[str], re.Match[str] | None]:
     """``re.compile("|".join(alternatives)).search`` for alternatives that each start with a
     literal character, grouped by that character (``b(?:ar|anner)`` for ``bar|banner``).
     The same texts match at the same positions; Python's re, given branches that all start
@@ -78,12 +79,12 @@ def _search_any(*alternatives: str) -> Callable[[str], re.Match[str] | None]:
     return re.compile("|".join(branches)).search
 
 
-_OVERALL_ID_ANY = _search_any(
+_OVERALL_ID_ANY = search_any(
     "social", "viral", "newsletter", "syndication", "tags", "sidebar", "banner",
     "bread-?crumb", "button", "author", "bmdh", "footer", "Footer", "share", "Share", "nav",
     "Nav", "menu", "related", "message-container", "premium",
 )  # fmt: skip
-_OVERALL_CLASS_ANY = _search_any(
+_OVERALL_CLASS_ANY = search_any(
     "social", "viral", "newsletter", "syndication", "tags", "sidebar", "banner",
     "bread-?crumb", "button", "author", "subnav", "avigation", "navbar", "navbox", "menu",
     "bar", "-ad-", "dfp[Aa]d", "outbrain", "taboola", "criteo", "paid-?content", "widget",
@@ -94,7 +95,7 @@ _OVERALL_CLASS_ANY = _search_any(
     "overlay", "options", "expand", "obfuscated", "blurred", "mol-factbox", "yin", "zlylin",
     "nfoline",
 )  # fmt: skip
-_HIDDEN_CLASS_ANY = _search_any(
+_HIDDEN_CLASS_ANY = search_any(
     "comments-title", "nocomments", "-reply-", "message", "akismet", "suggest-links",
     "-hide-", "hide-print", "noprint", "notloaded",
 )  # fmt: skip
@@ -145,14 +146,26 @@ _SCROLL = re.compile("mvp-post-add-(?:box|wrap)|infinite-?scroll").search
 _MVP = re.compile("mvp-post-add-(?:box|wrap)").search
 _COMMENTS_ID = re.compile("^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)").search
 _COMMENTS_ID_LIST = re.compile("^(?:[Cc]omment(?!ary)|comol)").search
-_BODY_ID = re.compile(
+BODY_ID_PATTERN = (
     "(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|body-text"
-).search
-_BODY_CLASS = re.compile(
+)
+BODY_CLASS_PATTERN = (
     "post[-_]text|post-body|post-?entry|post[-_]?content|postContent|post_inner_wrapper"
     "|article-?text|articleText|(?:entry|page|text|article|art)-content|article__content"
     "|article(?:-|__)?body|articleBody|ArticleContent|body-text|article__container"
-).search
+)
+#: ``re.compile(BODY_ID_PATTERN).search`` and the same for BODY_CLASS_PATTERN (a leading
+#: group spelled out as its alternatives).
+_BODY_ID = search_any(
+    "entry-content", "article-content", "art-content", "article__content",
+    "article(?:-|__)?body", "articleBody", "body-text",
+)  # fmt: skip
+_BODY_CLASS = search_any(
+    "post[-_]text", "post-body", "post-?entry", "post[-_]?content", "postContent",
+    "post_inner_wrapper", "article-?text", "articleText", "entry-content", "page-content",
+    "text-content", "article-content", "art-content", "article__content",
+    "article(?:-|__)?body", "articleBody", "ArticleContent", "body-text", "article__container",
+)  # fmt: skip
 
 
 def _memo_search(memo: dict[str, bool], cls: str, search: Callable[[str], object]) -> bool:

@@ -131,3 +131,33 @@ def test_seeded_list_skips_elements_gone_from_the_tree() -> None:
     assert etree.tostring(tree) == (
         b'<html><body><div class="content"><p>text</p></div></body></html>'
     )
+
+
+_WORDS = sorted(
+    {
+        piece
+        for name in ("unlikelyCandidatesRe", "okMaybeItsACandidateRe")
+        for word in readability_lxml.REGEXES[name].pattern.split("|")
+        for piece in (word, word[:3], word[2:], word.upper())
+    }
+    | {" ", "-", "x", "ary"}
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(parts=st.lists(st.sampled_from(_WORDS), max_size=5))
+def test_unlikely_verdict_is_readabilitys(parts: list[str]) -> None:
+    regexes = readability_lxml.REGEXES
+    for separator in ("", " "):
+        attrs = separator.join(parts)
+        low = attrs.lower()
+        expected = bool(regexes["unlikelyCandidatesRe"].search(low)) and not regexes[
+            "okMaybeItsACandidateRe"
+        ].search(low)
+        assert fast_readability._unlikely.__wrapped__(attrs) == expected, attrs
+
+
+def test_unlikely_searches_are_grouped_for_the_installed_regexes() -> None:
+    # plain alternations of words: grouped (a changed regex would fall back to its search)
+    for search in fast_readability._candidate_searches():
+        assert "(?:" in search.__self__.pattern  # type: ignore[attr-defined]
