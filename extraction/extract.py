@@ -26,7 +26,7 @@ from extraction.encoding import decode_html
 from extraction.fast_copies import lean_copies
 from extraction.fast_options import extractor
 from extraction.fast_readability import fast_readability
-from extraction.fast_text import fast_text_content
+from extraction.fast_text import fast_texts
 from extraction.fast_xpaths import RawPrunes, fast_prunes
 from extraction.jsonld_body import repair_with_article_body
 from extraction.options import ExtractionOptions
@@ -565,7 +565,7 @@ def _trafilatura(
         fast_prunes(seed, focus_precision),
         lean_copies(lend),
         fast_readability(classed),
-        fast_text_content(),
+        fast_texts(),
     ):
         return trafilatura.bare_extraction(
             tree,
