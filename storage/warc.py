@@ -199,7 +199,14 @@ def _http_block(first_line: str, headers: list[tuple[str, str]], request: bool) 
         else:
             proto, _, rest = first_line.partition(" ")
             sh = StatusAndHeaders(rest, headers, protocol=proto)
-        return bytes(sh.to_ascii_bytes())
+        try:
+            return bytes(sh.to_ascii_bytes())
+        except UnicodeEncodeError:
+            # warcio %-encodes only the `=value` parts of a value with a ';' and raises
+            # when non-ASCII is left outside them (e.g. ';\x80=1'): what is left is
+            # %-encoded here as UTF-8, as warcio encodes the rest.
+            sh.headers = [(k, _NON_ASCII.sub(_quote_match, v)) for k, v in sh.headers]
+            return bytes(sh.to_ascii_bytes())
 
 
 def _build_record(

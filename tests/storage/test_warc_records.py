@@ -348,6 +348,16 @@ def test_non_ascii_header_name_is_archived_percent_encoded(tmp_path: Path) -> No
     assert rec.payload == b"ok"
 
 
+def test_non_ascii_left_by_warcio_value_encoding_is_percent_encoded(tmp_path: Path) -> None:
+    # warcio %-encodes only the `=value` parts of a value with a ';' and raised on the
+    # non-ASCII byte before them (found by hypothesis): the record is written all the same.
+    with WarcWriter(str(tmp_path), "news", "c11") as w:
+        ref = w.write_response("http://news.test/v", 200, [(b"X-Odd", b";\x80=\x00")], b"ok")
+    rec = read_record(str(tmp_path), *ref)
+    assert rec.http_headers == [("X-Odd", ";%C2%80*=UTF-8''%00")]
+    assert rec.payload == b"ok"
+
+
 def test_read_by_offset_equals_warcio_full_scan(tmp_path: Path) -> None:
     """read_record (one member inflated by offset) gives what warcio's own streaming scan
     gives, for every kind of record the crawl writes; capped reads are marked truncated."""
