@@ -22,7 +22,6 @@ from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
-from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date, iso_date_to_datetime
 from warcio.warcwriter import WARCWriter
@@ -745,95 +744,10 @@ def _read_open(
     return _parse_with_warcio(_inflate_member(data, where, max_payload), where, max_payload)
 
 
-_WARC_FIRST_LINES = (b"WARC/1.1\r\n", b"WARC/1.0\r\n")
-_HTTP_RECORD_TYPES = ("response", "request", "revisit")
-
-
-def _header_lines(text: str) -> list[tuple[str, str]] | None:
-    """The `name: value` lines of a header block (lines after the first, CRLF-separated, no
-    final blank line) as warcio's StatusAndHeadersParser reads them, or None for anything
-    it reads in a way this does not copy (a bare CR or LF, a blank, continuation or
-    colon-less line): the caller then lets warcio parse the record."""
-    lines = text.split("\r\n")
-    if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
-        return None
-    headers = []
-    for line in lines[1:]:
-        line = line.rstrip()  # what warcio strips (its lines still end with CRLF)
-        if not line or line[0] in " \t" or ":" not in line:
-            return None
-        name, _, value = line.partition(":")
-        headers.append((name.rstrip(" \t"), value.lstrip()))
-    return headers
-
-
-def _warcio_record(raw: bytes) -> Any | None:
-    """The ArcWarcRecord warcio's ArchiveIterator reads from `raw` (one uncompressed WARC
-    record) when its WARC and HTTP header blocks are of the usual form, built without
-    warcio's stream machinery; None otherwise (the caller asks warcio itself).
-
-    Same headers (names, values, order), record type, URI, content type and payload bytes
-    as warcio: UTF-8 header blocks with CRLF lines, a digits-only Content-Length that the
-    bytes cover, a target URI that warcio leaves as is. The payload is the rest of the
-    content block after the HTTP headers, given to `_parse_record` as the record's raw
-    stream, so content and transfer codings are undone by the same code as before.
-    """
-    if raw[:10] not in _WARC_FIRST_LINES:
-        return None
-    end = raw.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    try:
-        text = raw[:end].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    rec_headers = _header_lines(text)
-    if rec_headers is None:
-        return None
-    rh = StatusAndHeaders("", rec_headers, protocol=text[:8])
-    length_s = rh.get_header("Content-Length")
-    if length_s is None or not (length_s.isascii() and length_s.isdigit()):
-        return None
-    length = int(length_s)
-    start = end + 4
-    if len(raw) < start + length:
-        return None
-    rec_type = rh.get_header("WARC-Type")
-    uri = rh.get_header("WARC-Target-URI")
-    if uri is not None and (" " in uri or (uri.startswith("<") and uri.endswith(">"))):
-        return None  # warcio rewrites such a URI in the headers
-    http_headers = None
-    payload_start = start
-    if length and rec_type in _HTTP_RECORD_TYPES:
-        if uri is None:
-            return None
-        if uri.startswith(("http:", "https:")):
-            block_end = raw.find(b"\r\n\r\n", start, start + length)
-            if block_end < 0 or raw[start : start + 2] == b"\r\n":
-                return None
-            try:
-                http_text = raw[start:block_end].decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            headers = _header_lines(http_text)
-            first = http_text.split("\r\n", 1)[0].rstrip()
-            if headers is None or not first:
-                return None
-            protocol, _, statusline = first.partition(" ")
-            http_headers = StatusAndHeaders(statusline.strip(), headers, protocol=protocol)
-            payload_start = block_end + 4
-    stream = io.BytesIO(raw[payload_start : start + length])
-    content_type = rh.get_header("Content-Type")
-    return ArcWarcRecord("warc", rec_type, rh, stream, http_headers, content_type, length)
-
-
 def _parse_with_warcio(raw: bytes, where: str, max_payload: int | None) -> WarcRecordData:
-    """The record in `raw` (uncompressed) as warcio's ArchiveIterator reads it (its usual
-    form read by `_warcio_record`, the same records without warcio's stream machinery)."""
+    """The record in `raw` (uncompressed) as warcio's ArchiveIterator reads it."""
     try:
-        record = _warcio_record(raw)
-        if record is None:
-            record = next(iter(ArchiveIterator(io.BytesIO(raw))))
+        record = next(iter(ArchiveIterator(io.BytesIO(raw))))
         return _parse_record(record, max_payload)
     except StopIteration as e:
         raise WarcError(f"no WARC record at {where}") from e
