@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,26 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_root(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Any:
+    """An archive root in a new bucket (named after the test) of the moto S3 server."""
+    import pyarrow.fs as pafs
+
+    from storage.fs import open_root
+
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(k, v)
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50]
+    admin = pafs.S3FileSystem(
+        endpoint_override=s3_endpoint, region="us-east-1", allow_bucket_creation=True
+    )
+    admin.create_dir(bucket)
+    return open_root(f"s3://{bucket}/archive", endpoint_url=s3_endpoint)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import threading
 import time
 from datetime import timedelta
 
-import pyarrow.fs as pafs
 import pytest
 from storage_helpers import T0, article_row, batch, load_stories
 
@@ -25,22 +23,6 @@ from storage.views import connect
 from storage.warc import WarcWriter, iter_records, read_record
 
 pytestmark = pytest.mark.scale
-
-
-@pytest.fixture
-def s3_root(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(k, v)
-    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50]
-    admin = pafs.S3FileSystem(
-        endpoint_override=s3_endpoint, region="us-east-1", allow_bucket_creation=True
-    )
-    admin.create_dir(bucket)
-    return open_root(f"s3://{bucket}/archive", endpoint_url=s3_endpoint)
 
 
 def test_warc_and_pages_on_s3(s3_root) -> None:

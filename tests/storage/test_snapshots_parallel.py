@@ -149,22 +149,9 @@ def test_encoding_error_in_a_file_thread_commits_nothing(
 
 @pytest.mark.scale
 def test_parallel_files_on_an_object_store(
-    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    s3_root: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import pyarrow.fs as pafs
-
-    from storage.fs import open_root
-
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(k, v)
-    pafs.S3FileSystem(
-        endpoint_override=s3_endpoint, region="us-east-1", allow_bucket_creation=True
-    ).create_dir("parallel-files")
-    s3 = open_root("s3://parallel-files/archive", endpoint_url=s3_endpoint)
+    s3 = s3_root
     monkeypatch.setattr(snapshots, "ROW_GROUP_ROWS", 4)
     rows = _rows(day1=13, day2=9)
     infos = {}
