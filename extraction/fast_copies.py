@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
-import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +27,8 @@ from typing import Any
 
 from lxml.html import HtmlElement
 from trafilatura import core
+
+from extraction.source_digest import source_digest
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +48,7 @@ def active() -> bool:
     if getattr(core, "copy", None) is not copy.copy:
         return False
     for name, digest in EXPECTED.items():
-        try:
-            source = inspect.getsource(getattr(core, name))
-        except (AttributeError, OSError, TypeError):
-            return False
-        if hashlib.sha256(source.encode("utf-8")).hexdigest()[:16] != digest:
+        if source_digest(getattr(core, name, None)) != digest:
             logger.debug("trafilatura.core.%s changed: tree copies kept", name)
             return False
     return True

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from trafilatura import core
 from trafilatura.settings import DEFAULT_CONFIG, Extractor
+
+from extraction.source_digest import source_digest
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +37,7 @@ EXPECTED: dict[str, tuple[str, Callable[..., Any]]] = {
 def active() -> bool:
     """Whether the installed trafilatura is the one `extractor` was written for."""
     for name, (digest, function) in EXPECTED.items():
-        try:
-            source = inspect.getsource(function)
-        except (OSError, TypeError):
-            return False
-        if hashlib.sha256(source.encode("utf-8")).hexdigest()[:16] != digest:
+        if source_digest(function) != digest:
             logger.debug("trafilatura %s changed: Extractor built per call", name)
             return False
     return True

@@ -13,8 +13,6 @@ both.
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ from lxml.html import HtmlElement
 from trafilatura import readability_lxml
 
 from extraction.fast_xpaths import search_any
+from extraction.source_digest import source_digest
 
 #: sha256 (first 16 hex) of the source of Document.remove_unlikely_candidates.
 EXPECTED = "6ef38c8475242af9"
@@ -35,11 +34,8 @@ _WITH_CLASS_OR_ID = etree.XPath("descendant::*[@class or @id]")
 @functools.cache
 def active() -> bool:
     """Whether the installed readability fork is the one the stand-in was written for."""
-    try:
-        source = inspect.getsource(readability_lxml.Document.remove_unlikely_candidates)
-    except (AttributeError, OSError, TypeError):
-        return False
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16] == EXPECTED
+    original = getattr(readability_lxml.Document, "remove_unlikely_candidates", None)
+    return source_digest(original) == EXPECTED
 
 
 Search = Callable[[str], "re.Match[str] | None"]

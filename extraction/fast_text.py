@@ -19,27 +19,25 @@ source is the one it was written for (`EXPECTED_TRIM`).
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
 import trafilatura
-from lxml import etree
 from lxml.html import HtmlMixin
 from trafilatura import utils
+
+from extraction.metadata import element_text
+from extraction.source_digest import source_digest
 
 #: sha256 (first 16 hex) of the source of trafilatura.utils.trim.
 EXPECTED_TRIM = "b82ffd884c0dc230"
 
 
-def text_content(self: etree._Element) -> str:
-    """HtmlMixin.text_content: the text of the element and its descendants (no tail), as
-    `extraction.metadata.element_text` reads it (inlined: one call less per use)."""
-    return etree.tostring(self, method="text", encoding="unicode", with_tail=False)
+#: HtmlMixin.text_content's stand-in: the text of the element and its descendants (no tail).
+text_content = element_text
 
 
 @contextmanager
@@ -60,11 +58,7 @@ def fast_text_content() -> Iterator[None]:
 @functools.cache
 def trim_active() -> bool:
     """Whether trafilatura.utils.trim is the one `trim` was written for."""
-    try:
-        source = inspect.getsource(utils.trim)
-    except (AttributeError, OSError, TypeError):
-        return False
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16] == EXPECTED_TRIM
+    return source_digest(getattr(utils, "trim", None)) == EXPECTED_TRIM
 
 
 def _trimmed(string: Any) -> str:
@@ -122,7 +116,5 @@ def fast_trim() -> Iterator[None]:
 @contextmanager
 def fast_texts() -> Iterator[None]:
     """`fast_text_content` and `fast_trim` together."""
-    with ExitStack() as stack:
-        stack.enter_context(fast_text_content())
-        stack.enter_context(fast_trim())
+    with fast_text_content(), fast_trim():
         yield
